@@ -1,0 +1,1 @@
+"""Built-in connector plugins (http, sql, file), registered through the `syncline.connectors` entry points."""

@@ -1,0 +1,134 @@
+"""`syncline demo`: the bundled project on SQLite with simulated CRM, billing and ERP systems.
+
+Starts the simulators on loopback (ports 8701-8703 when free), sets their URLs and demo credentials
+in the environment, serves the project, sends two signed sample orders through the webhook, and
+prints what to try next.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from runtime.commands.serve import add_options, precheck, serve
+from runtime.demo.simulators import DEMO_CREDENTIALS, start_simulators
+from runtime.expr import dumps
+from runtime.service.logs import configure
+from runtime.service.service import Service
+
+DEMO_TOKEN = "demo-operator-token"
+SAMPLE_ORDERS = [
+    {
+        "id": "DEMO-1001",
+        "currency": "eur",
+        "customer": {"id": "C-9", "tax_id": "DE123", "name": "Acme GmbH"},
+        "lines": [{"sku": "X-1", "qty": 3, "unit_price": 19.99}, {"sku": "Y-2", "qty": 1, "unit_price": 0.10}],
+    },
+    {
+        "id": "DEMO-1002",
+        "currency": "usd",
+        "customer": {"id": "C-404", "tax_id": "XX000"},
+        "lines": [{"sku": "Z-3", "qty": 1, "unit_price": 5}],
+    },
+]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("demo", help="serve the bundled project with simulated CRM, billing and ERP systems")
+    add_options(p)
+    p.add_argument("--no-traffic", action="store_true", help="do not send the sample orders")
+    p.set_defaults(handler=run)
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def signed_headers(body: bytes, secret: str) -> dict[str, str]:
+    import hashlib
+    import hmac
+
+    stamp = str(int(time.time()))
+    signature = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return {"Content-Type": "application/json", "X-Timestamp": stamp, "X-Signature": signature}
+
+
+def _send_samples(port: int) -> None:
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    ids = []
+    for order in SAMPLE_ORDERS:
+        body = dumps(order).encode()
+        answer = httpx.post(
+            f"{base}/hooks/webshop/orders",
+            content=body,
+            headers=signed_headers(body, DEMO_CREDENTIALS["WEBSHOP_HOOK_SECRET"]),
+            timeout=10,
+        )
+        ids.append(answer.json().get("run_id", f"HTTP {answer.status_code}"))
+    time.sleep(1.0)
+    print(_next_steps(port, ids), flush=True)
+
+
+def _next_steps(port: int, ids: list[str]) -> str:
+    secret = DEMO_CREDENTIALS["WEBSHOP_HOOK_SECRET"]
+    return f"""
+Syncline demo is running on http://127.0.0.1:{port}  (Ctrl-C to stop)
+Two sample orders were sent: runs {", ".join(ids)} (the second names a customer the ERP does not know).
+
+Post a signed order yourself:
+  body='{{"id":"A-100","currency":"eur","customer":{{"id":"C-9","tax_id":"DE123"}},"lines":[{{"sku":"X-1","qty":2,"unit_price":0.10}}]}}'
+  ts=$(date +%s); sig=$(printf '%s.%s' "$ts" "$body" | openssl dgst -sha256 -hmac {secret} | sed 's/^.* //')
+  curl -s -X POST http://127.0.0.1:{port}/hooks/webshop/orders -H 'Content-Type: application/json' \\
+       -H "X-Timestamp: $ts" -H "X-Signature: $sig" -d "$body"
+
+Read a run with its steps (use the run_id the webhook answered):
+  curl -s -H 'Authorization: Bearer {DEMO_TOKEN}' http://127.0.0.1:{port}/api/v1/runs/{ids[0] if ids else "RUN_ID"}
+
+More: /api/v1/runs?flow=webshop-order-to-erp   /api/v1/dead-letters   /metrics   /api/v1/openapi.json
+"""
+
+
+def run(args: argparse.Namespace) -> int:
+    project = Path(args.project)
+    checked = precheck(project)
+    if checked is None:
+        return 1
+    ports = {name: port for name, port in (("crm", 8701), ("erp", 8702), ("billing", 8703)) if _free(port)}
+    sims = start_simulators(ports)
+    os.environ.update(sims.env())
+    sims.connect_webhooks(f"http://127.0.0.1:{args.port}")
+    os.environ.setdefault("SYNCLINE_OPERATOR_TOKENS", DEMO_TOKEN)
+    service = Service(project, args.store, workers=args.workers, checked=checked)
+    configure("warning" if args.log_level == "info" else args.log_level, redact=service.redact_text)
+    print("simulated systems: " + ", ".join(f"{n} {s.url}" for n, s in sims.servers.items()), flush=True)
+    if not args.no_traffic:
+        threading.Thread(target=_send_samples, args=(args.port,), daemon=True).start()
+    else:
+        print(_next_steps(args.port, []), flush=True)
+    try:
+        asyncio.run(serve(service, args))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sims.stop()
+    return 0

@@ -1,0 +1,227 @@
+"""`syncline runs ...`, `syncline dlq ...` and `syncline replay RUN_ID`: inspect and operate a deployment
+through its store (the project's store URL, or `--store`).
+
+    syncline runs list [--flow F] [--status S,S] [--correlation-id C] [--business-key order:4711]
+    syncline runs show RUN_ID
+    syncline dlq list [--flow F] [--all]
+    syncline dlq show RUN_ID
+    syncline replay RUN_ID [--from-step ID] [--input FILE] [--current-version] [--dry-run] [--queue]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from runtime.compiler import check_project
+from runtime.engine.executor import Executor, RunResult
+from runtime.engine.plan import Plan, build_plan
+from runtime.engine.replay import ReplayError, ReplayRequest, replay
+from runtime.errors import ProjectError, UsageError
+from runtime.expr import dumps
+from runtime.policy.mask import masker_for_project
+from runtime.render.report import run_as_dict, run_as_text
+from runtime.secrets import SecretStore
+from runtime.store.base import RunFilter, RunRecord, Store
+from runtime.store.factory import open_store
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--project", default=".", help="project folder (default: .)")
+    p.add_argument("--store", help="store URL (default: the project's)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    runs = sub.add_parser("runs", help="list and show runs").add_subparsers(dest="action", metavar="ACTION")
+    listing = runs.add_parser("list", help="runs, newest first")
+    _common(listing)
+    listing.add_argument("--flow")
+    listing.add_argument("--status", help="comma-separated statuses")
+    listing.add_argument("--correlation-id")
+    listing.add_argument("--business-key", help="name:value, e.g. order:4711")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.set_defaults(handler=lambda a: _go(a, _runs_list))
+    show = runs.add_parser("show", help="a run with its steps")
+    _common(show)
+    show.add_argument("run_id", metavar="RUN_ID")
+    show.set_defaults(handler=lambda a: _go(a, _runs_show))
+
+    dlq = sub.add_parser("dlq", help="the dead-letter queue").add_subparsers(dest="action", metavar="ACTION")
+    dlist = dlq.add_parser("list", help="dead-lettered runs")
+    _common(dlist)
+    dlist.add_argument("--flow")
+    dlist.add_argument("--all", action="store_true", help="include replayed ones")
+    dlist.set_defaults(handler=lambda a: _go(a, _dlq_list))
+    dshow = dlq.add_parser("show", help="a dead letter with its payload and journal")
+    _common(dshow)
+    dshow.add_argument("run_id", metavar="RUN_ID")
+    dshow.set_defaults(handler=lambda a: _go(a, _runs_show))
+
+    rp = sub.add_parser("replay", help="replay a run (whole, or from a step)")
+    _common(rp)
+    rp.add_argument("run_id", metavar="RUN_ID")
+    rp.add_argument("--from-step", metavar="ID", help="re-run this step and everything after it")
+    rp.add_argument("--input", metavar="FILE", help="an edited payload (JSON or YAML; - for standard input)")
+    rp.add_argument("--current-version", action="store_true", help="run on the flow version deployed now")
+    rp.add_argument("--dry-run", action="store_true", help="list the side effects instead of causing them")
+    rp.add_argument("--queue", action="store_true", help="only queue the replay for a running service")
+    rp.set_defaults(handler=lambda a: _go(a, _replay))
+
+
+def _go(args: argparse.Namespace, action: Callable[[argparse.Namespace, Plan, Store], Awaitable[int]]) -> int:
+    if getattr(args, "action", "x") is None:
+        raise UsageError("name an action (see --help)")
+
+    async def main() -> int:
+        plan = build_plan(check_project(Path(args.project)))
+        store = open_store(args.store or plan.project.store, plan.root)
+        await store.open()
+        try:
+            return await action(args, plan, store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(main())
+    except ProjectError as exc:
+        for d in exc.diagnostics:
+            print(d.text(), file=sys.stderr)
+        return 1
+
+
+def _when(ts: float | None) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def _out(args: argparse.Namespace, value: Any, text: str) -> None:
+    sys.stdout.write(dumps(value, pretty=True) + "\n" if args.format == "json" else text)
+
+
+def _summary(run: RunRecord) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "flow": run.flow,
+        "status": run.status,
+        "trigger": run.trigger,
+        "created_at": run.created_at,
+        "finished_at": run.finished_at,
+        "correlation_id": run.correlation_id,
+        "business_keys": run.business_keys,
+        "error": run.error,
+    }
+
+
+async def _runs_list(args: argparse.Namespace, plan: Plan, store: Store) -> int:
+    key = None
+    if args.business_key:
+        name, sep, value = args.business_key.partition(":")
+        if not sep:
+            raise UsageError("--business-key is name:value, e.g. order:4711")
+        key = (name, value)
+    statuses = [s for s in (args.status or "").split(",") if s] or None
+    found = await store.list_runs(
+        RunFilter(
+            flow=args.flow, status=statuses, correlation_id=args.correlation_id, business_key=key, limit=args.limit
+        )
+    )
+    lines = [
+        f"{r.id}  {_when(r.created_at)}  {r.status:<13} {r.flow}  "
+        + " ".join(f"{k}={v}" for k, v in r.business_keys.items())
+        for r in found
+    ]
+    _out(args, [_summary(r) for r in found], "\n".join(lines) + ("\n" if lines else "no runs\n"))
+    return 0
+
+
+async def _runs_show(args: argparse.Namespace, plan: Plan, store: Store) -> int:
+    run = await store.get_run(args.run_id)
+    if run is None:
+        print(f"no run {args.run_id!r}", file=sys.stderr)
+        return 1
+    mask = masker_for_project(plan)
+    run.input, run.output, run.error = mask(run.input), mask(run.output), mask(run.error)
+    result = RunResult(run, run.status, run.output, run.error, response=mask(run.meta.get("response")))
+    result.journal = await store.journal(run.id)
+    for record in result.journal:
+        record.input, record.output, record.error = mask(record.input), mask(record.output), mask(record.error)
+    text = run_as_text(result)
+    if run.status == "dead_lettered":
+        letters = [
+            d
+            for d in await store.list_dead_letters(flow=run.flow, include_replayed=True, limit=1000)
+            if d.run_id == run.id
+        ]
+        if letters:
+            text += f"dead letter: {letters[0].reason} at {_when(letters[0].created_at)}"
+            text += f", replayed as {letters[0].replay_run_id}\n" if letters[0].replay_run_id else "\n"
+    text += f"input: {dumps(run.input)[:2000]}\n"
+    _out(args, {**run_as_dict(result), "input": run.input}, text)
+    return 0
+
+
+async def _dlq_list(args: argparse.Namespace, plan: Plan, store: Store) -> int:
+    letters = await store.list_dead_letters(flow=args.flow, include_replayed=args.all, limit=1000)
+    lines = [
+        f"{d.run_id}  {_when(d.created_at)}  {d.flow}  {d.reason}"
+        + (f"  replayed as {d.replay_run_id}" if d.replay_run_id else "")
+        for d in letters
+    ]
+    _out(
+        args,
+        [
+            {
+                "run_id": d.run_id,
+                "flow": d.flow,
+                "reason": d.reason,
+                "error": d.error,
+                "created_at": d.created_at,
+                "replay_run_id": d.replay_run_id,
+            }
+            for d in letters
+        ],
+        "\n".join(lines) + ("\n" if lines else "the dead-letter queue is empty\n"),
+    )
+    return 0
+
+
+async def _replay(args: argparse.Namespace, plan: Plan, store: Store) -> int:
+    from runtime.commands.run import _read_input
+
+    request = ReplayRequest(
+        run_id=args.run_id, from_step=args.from_step, dry_run=args.dry_run, current_version=args.current_version
+    )
+    if args.input:
+        request.input = _read_input(args.input)
+        request.edit_input = True
+    executor = Executor(plan, store, secrets=SecretStore())
+    try:
+        outcome = await replay(executor, store, request, execute=not args.queue)
+    except ReplayError as exc:
+        print(f"syncline replay: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await executor.aclose()
+    if isinstance(outcome, RunRecord):
+        print(f"replay queued as run {outcome.id}")
+        return 0
+    if args.dry_run:
+        done = [r.step_key for r in await store.journal(args.run_id) if r.status == "succeeded"]
+        planned = [c for c in outcome.calls if c.status == "planned"]
+        text = f"dry run of a replay of {args.run_id}: nothing was changed\n"
+        text += "skipped (done in the original run): " + (", ".join(done) or "none") + "\n"
+        text += (
+            "side effects it would cause:\n"
+            + "".join(f"  {c.operation} {dumps(c.params)[:200]}  key={c.idempotency_key}\n" for c in planned)
+            if planned
+            else "side effects it would cause: none\n"
+        )
+        _out(args, {"skipped": done, "side_effects": [c.as_dict() for c in planned], "status": outcome.status}, text)
+        return 0
+    _out(args, run_as_dict(outcome), run_as_text(outcome))
+    return 0 if outcome.status in ("succeeded", "filtered") else 1

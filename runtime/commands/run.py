@@ -1,0 +1,131 @@
+"""`syncline run FLOW [--input FILE|-] [--mock FILE] [--dry-run] [--format text|json] [--resume RUN_ID]`.
+
+Runs one flow once, in-process, against the real connectors (or mocked operations), journaled in the
+project's store so an interrupted run can be resumed with `--resume`. `--dry-run` performs reads but
+lists the writes it would make instead of making them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from runtime.compiler import check_project
+from runtime.engine.connectors import ConnectorPool, MockedOperations
+from runtime.engine.executor import Executor, RunResult
+from runtime.engine.plan import build_plan
+from runtime.errors import ProjectError, UsageError
+from runtime.expr import dumps, loads
+from runtime.render.report import run_as_dict, run_as_text
+from runtime.secrets import SecretStore, env_resolver
+from runtime.spec.flowtest import Mock
+from runtime.spec.yamlload import YamlLoadError, load_bytes
+
+FINAL = ("succeeded", "filtered")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("run", help="run one flow once in-process and print the run")
+    p.add_argument("flow", metavar="FLOW", nargs="?", help="flow name")
+    p.add_argument("--input", metavar="FILE", help="JSON or YAML input file, or - for standard input")
+    p.add_argument("--mock", metavar="FILE", help="YAML/JSON file: operation -> mocked output or error")
+    p.add_argument("--dry-run", action="store_true", help="perform reads, list the writes instead of doing them")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--project", default=".", help="project folder (default: .)")
+    p.add_argument("--store", help="store URL (default: the project's)")
+    p.add_argument("--resume", metavar="RUN_ID", help="resume an interrupted run from its journal")
+    p.set_defaults(handler=run)
+
+
+def _read_input(spec: str | None) -> Any:
+    if spec is None:
+        return {}
+    raw = sys.stdin.buffer.read() if spec == "-" else Path(spec).read_bytes()
+    name = "<stdin>" if spec == "-" else spec
+    try:
+        return loads(raw)
+    except ValueError:
+        try:
+            docs = load_bytes(raw, name)
+        except YamlLoadError as exc:
+            raise UsageError(f"input {name}: " + "; ".join(d.text() for d in exc.diagnostics)) from None
+        return docs[0].data if docs else None
+
+
+def _read_mocks(spec: str) -> dict[str, Mock]:
+    data = _read_input(spec)
+    if not isinstance(data, dict):
+        raise UsageError(f"{spec}: mocks must be a mapping of operation -> mock")
+    try:
+        return {str(k): Mock.model_validate(v) for k, v in data.items()}
+    except ValueError as exc:
+        raise UsageError(f"{spec}: {exc}") from None
+
+
+async def _run(args: argparse.Namespace) -> RunResult:
+    from runtime.store.factory import open_store
+
+    result = check_project(Path(args.project))
+    plan = build_plan(result)
+    store = open_store(args.store or plan.project.store, plan.root)
+    await store.open()
+    secrets = SecretStore()
+    env = env_resolver()
+    mocks = None
+    if args.mock:
+        from runtime.clock import SystemClock
+
+        mocks = MockedOperations(_read_mocks(args.mock), SystemClock(), only_mocks=False)
+    executor = Executor(
+        plan,
+        store,
+        secrets=secrets,
+        env=env,
+        dry_run=args.dry_run,
+        connectors=ConnectorPool(plan, secrets, env, mocks=mocks),
+    )
+    try:
+        if args.resume:
+            record = await store.get_run(args.resume)
+            if record is None:
+                raise UsageError(f"no run {args.resume!r} in the store")
+            outcome = await executor.execute(record)
+        else:
+            if args.flow not in plan.flows:
+                raise UsageError(f"no flow {args.flow!r} (flows: {', '.join(sorted(plan.flows))})")
+            created = await executor.submit(args.flow, _read_input(args.input), trigger="manual")
+            print(f"run {created.run.id} {'started' if created.created else 'resumed'}", file=sys.stderr, flush=True)
+            if not created.created and created.run.status in (
+                "succeeded",
+                "failed",
+                "dead_lettered",
+                "filtered",
+                "exception",
+            ):
+                outcome = RunResult(created.run, created.run.status, created.run.output, created.run.error)
+            else:
+                outcome = await executor.execute(created.run)
+        outcome.journal = await store.journal(outcome.run.id)
+        return outcome
+    finally:
+        await executor.aclose()
+        await store.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.flow and not args.resume:
+        raise UsageError("name a FLOW (or --resume RUN_ID)")
+    try:
+        outcome = asyncio.run(_run(args))
+    except ProjectError as exc:
+        for d in exc.diagnostics:
+            print(d.text(), file=sys.stderr)
+        return 1
+    if args.format == "json":
+        print(dumps(run_as_dict(outcome), pretty=True))
+    else:
+        sys.stdout.write(run_as_text(outcome))
+    return 0 if outcome.status in FINAL else 1

@@ -1,0 +1,283 @@
+"""Checks that names used in one document resolve to another: connections and operations in `call`,
+mappings in `map`, schema files, state machines and states, `goto` targets, sub-flows, and the
+flows and operations FlowTests name."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from pathlib import Path
+
+from runtime.compiler.context import CheckContext
+from runtime.compiler.walk import iter_steps
+from runtime.spec.documents import ParsedDocument
+from runtime.spec.flow import (
+    CallStep,
+    FileTrigger,
+    Flow,
+    GotoAction,
+    MapStep,
+    PollTrigger,
+    QueueTrigger,
+    ReconcileStep,
+    SubflowStep,
+    TransitionStep,
+    ValidateStep,
+    WebhookTrigger,
+)
+from runtime.spec.yamlload import Loc
+
+TEMPLATE_SUFFIX = ".j2"
+MAPPING_SUFFIXES = (".yaml", ".yml")
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(word, sorted(options), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+def index_documents(ctx: CheckContext) -> None:
+    """Group documents by kind and name; report duplicate names (SL013)."""
+    for doc in ctx.docs.documents:
+        group = ctx.by_kind.setdefault(doc.kind, {})
+        if doc.name in group:
+            first = group[doc.name]
+            ctx.report(
+                doc,
+                "SL013",
+                f"{doc.kind} {doc.name!r} is already defined at {first.path}:{first.pos(())[0]}",
+                ("name",),
+            )
+            continue
+        group[doc.name] = doc
+
+
+def check_call(ctx: CheckContext, doc: ParsedDocument, target: str, loc: Loc) -> None:
+    """`connection.operation` must name a declared operation (SL021, SL020)."""
+    connection_name, dot, operation = target.partition(".")
+    connections = ctx.named("Connection")
+    if not dot or not operation:
+        ctx.report(doc, "SL020", f"{target!r} is not `connection.operation`", loc)
+        return
+    connection = connections.get(connection_name)
+    if connection is None:
+        ctx.report(
+            doc,
+            "SL021",
+            f"unknown connection {connection_name!r} in {target!r}",
+            loc,
+            hint=did_you_mean(connection_name, connections),
+        )
+        return
+    operations = connection.model.operations
+    if operation not in operations:
+        ctx.report(
+            doc,
+            "SL020",
+            f"connection {connection_name!r} has no operation {operation!r}",
+            loc,
+            hint=did_you_mean(operation, operations),
+        )
+
+
+def check_connection_ref(ctx: CheckContext, doc: ParsedDocument, name: str, loc: Loc) -> None:
+    connections = ctx.named("Connection")
+    if name not in connections:
+        ctx.report(doc, "SL021", f"unknown connection {name!r}", loc, hint=did_you_mean(name, connections))
+
+
+def check_schema_ref(ctx: CheckContext, doc: ParsedDocument, relative: str, loc: Loc) -> None:
+    entry = ctx.load_schema(relative)
+    if entry.problem is None:
+        return
+    code = "SL023" if not entry.path.is_file() else "SL024"
+    ctx.report(doc, code, entry.problem, loc)
+
+
+def resolve_mapping(ctx: CheckContext, reference: str) -> ParsedDocument | Path | None:
+    """A `map:` reference: a Mapping by name, a mapping YAML file, or a template file."""
+    if reference.endswith(TEMPLATE_SUFFIX):
+        return ctx.resolve(reference)
+    if reference.endswith(MAPPING_SUFFIXES):
+        target = ctx.resolve(reference)
+        for mapping in ctx.named("Mapping").values():
+            if Path(mapping.path).resolve() == target or (ctx.root / mapping.path).resolve() == target:
+                return mapping
+            if _source_file(ctx, mapping) == target:
+                return mapping
+        return None
+    return ctx.named("Mapping").get(reference)
+
+
+def _source_file(ctx: CheckContext, doc: ParsedDocument) -> Path:
+    for file in ctx.docs.files:
+        if ctx.docs.display(file) == doc.path:
+            return file.resolve()
+    return Path(doc.path).resolve()
+
+
+def check_flow_references(ctx: CheckContext, doc: ParsedDocument) -> None:
+    flow: Flow = doc.model
+    machines = ctx.named("StateMachine")
+    flows = ctx.named("Flow")
+    seen_ids: dict[str, Loc] = {}
+    refs = list(iter_steps(flow))
+    all_ids = {ref.id for ref in refs}
+    for ref in refs:
+        step, loc = ref.step, ref.loc
+        if step.id is not None:
+            if step.id in seen_ids:
+                ctx.report(doc, "SL015", f"step id {step.id!r} is used twice in flow {flow.name!r}", (*loc, "id"))
+            seen_ids[step.id] = loc
+        if isinstance(step, CallStep):
+            check_call(ctx, doc, step.call, (*loc, "call"))
+        elif isinstance(step, MapStep):
+            target = resolve_mapping(ctx, step.map)
+            if target is None:
+                ctx.report(
+                    doc,
+                    "SL022",
+                    f"unknown mapping {step.map!r}",
+                    (*loc, "map"),
+                    hint=did_you_mean(step.map, ctx.named("Mapping")),
+                )
+            elif isinstance(target, Path):
+                check_template_path(ctx, doc, step.map, (*loc, "map"))
+        elif isinstance(step, ValidateStep):
+            schema = step.validate_ if isinstance(step.validate_, str) else step.validate_.schema_
+            check_schema_ref(ctx, doc, schema, (*loc, "validate"))
+        elif isinstance(step, TransitionStep):
+            machine = machines.get(step.transition.machine)
+            if machine is None:
+                ctx.report(
+                    doc,
+                    "SL025",
+                    f"unknown state machine {step.transition.machine!r}",
+                    (*loc, "transition", "machine"),
+                    hint=did_you_mean(step.transition.machine, machines),
+                )
+            elif step.transition.to not in machine.model.states():
+                ctx.report(
+                    doc,
+                    "SL026",
+                    f"state machine {machine.name!r} has no state {step.transition.to!r}",
+                    (*loc, "transition", "to"),
+                    hint=did_you_mean(step.transition.to, machine.model.states()),
+                )
+        elif isinstance(step, SubflowStep):
+            if step.flow not in flows:
+                ctx.report(
+                    doc,
+                    "SL029",
+                    f"unknown flow {step.flow!r}",
+                    (*loc, "flow"),
+                    hint=did_you_mean(step.flow, flows),
+                )
+        elif isinstance(step, ReconcileStep):
+            check_call(ctx, doc, step.reconcile.left.call, (*loc, "reconcile", "left", "call"))
+            check_call(ctx, doc, step.reconcile.right.call, (*loc, "reconcile", "right", "call"))
+        if isinstance(step.on_error, GotoAction) and step.on_error.goto not in all_ids:
+            ctx.report(
+                doc,
+                "SL027",
+                f"`goto` target {step.on_error.goto!r} is not a step of this flow",
+                (*loc, "on_error", "goto"),
+                hint=did_you_mean(step.on_error.goto, all_ids),
+            )
+    if flow.on_exception is not None:
+        check_call(ctx, doc, flow.on_exception.call, ("on_exception", "call"))
+    trigger = flow.trigger
+    if isinstance(trigger, WebhookTrigger) and trigger.webhook.schema_:
+        check_schema_ref(ctx, doc, trigger.webhook.schema_, ("trigger", "webhook", "schema"))
+    elif isinstance(trigger, PollTrigger):
+        check_call(ctx, doc, trigger.poll.call, ("trigger", "poll", "call"))
+    elif isinstance(trigger, QueueTrigger):
+        check_connection_ref(ctx, doc, trigger.queue.connection, ("trigger", "queue", "connection"))
+    elif isinstance(trigger, FileTrigger):
+        check_connection_ref(ctx, doc, trigger.file.connection, ("trigger", "file", "connection"))
+
+
+def check_template_path(ctx: CheckContext, doc: ParsedDocument, relative: str, loc: Loc) -> Path | None:
+    """Template files must stay under the project's mappings/ folder (SL032) and exist (SL022)."""
+    mappings_dir = (ctx.root / ctx.docs.project.paths.mappings).resolve()
+    raw = Path(relative)
+    if raw.is_absolute() or ".." in raw.parts:
+        ctx.report(
+            doc,
+            "SL032",
+            f"template path {relative!r} must be relative and inside {ctx.docs.project.paths.mappings}/",
+            loc,
+        )
+        return None
+    candidate = ctx.root / raw
+    if not str(raw).startswith(ctx.docs.project.paths.mappings.rstrip("/") + "/"):
+        candidate = ctx.root / ctx.docs.project.paths.mappings / raw
+    resolved = candidate.resolve()
+    if not resolved.is_relative_to(mappings_dir):
+        ctx.report(
+            doc,
+            "SL032",
+            f"template {relative!r} resolves outside {ctx.docs.project.paths.mappings}/ (a symlink?)",
+            loc,
+        )
+        return None
+    if not resolved.is_file():
+        ctx.report(doc, "SL022", f"template file {relative!r} not found", loc)
+        return None
+    return resolved
+
+
+def check_flowtest_references(ctx: CheckContext, doc: ParsedDocument) -> None:
+    flows = ctx.named("Flow")
+    if doc.model.flow not in flows:
+        ctx.report(
+            doc,
+            "SL029",
+            f"unknown flow {doc.model.flow!r}",
+            ("flow",),
+            hint=did_you_mean(doc.model.flow, flows),
+        )
+    for operation in doc.model.mocks:
+        check_call(ctx, doc, operation, ("mocks", operation))
+    for index, call in enumerate(doc.model.expect.calls):
+        check_call(ctx, doc, call.operation, ("expect", "calls", index, "operation"))
+    for index, operation in enumerate(doc.model.expect.not_called):
+        check_call(ctx, doc, operation, ("expect", "not_called", index))
+
+
+def check_connections(ctx: CheckContext) -> None:
+    """Fixed-text fields (SQL) must not be templated (SL035); unused connections are reported (SL051)."""
+    used: set[str] = set()
+    for flow_doc in ctx.named("Flow").values():
+        for ref in iter_steps(flow_doc.model):
+            for target in _calls_of(ref.step):
+                used.add(target.partition(".")[0])
+        trigger = flow_doc.model.trigger
+        if isinstance(trigger, PollTrigger):
+            used.add(trigger.poll.call.partition(".")[0])
+        elif isinstance(trigger, QueueTrigger):
+            used.add(trigger.queue.connection)
+        elif isinstance(trigger, FileTrigger):
+            used.add(trigger.file.connection)
+    for name, doc in ctx.named("Connection").items():
+        for op_name, operation in doc.model.operations.items():
+            for field_name in type(operation).fixed_text_fields:
+                text = getattr(operation, field_name, None)
+                if isinstance(text, str) and ("{{" in text or "{%" in text):
+                    ctx.report(
+                        doc,
+                        "SL035",
+                        f"operation {op_name!r}: `{field_name}` is fixed text and cannot hold templates",
+                        ("operations", op_name, field_name),
+                        hint="use :name placeholders and pass values in `params`",
+                    )
+        if name not in used and ctx.named("Flow"):
+            ctx.report(doc, "SL051", f"connection {name!r} is not used by any flow", ("name",))
+
+
+def _calls_of(step: object) -> list[str]:
+    if isinstance(step, CallStep):
+        return [step.call]
+    if isinstance(step, ReconcileStep):
+        return [step.reconcile.left.call, step.reconcile.right.call]
+    return []

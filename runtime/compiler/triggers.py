@@ -1,0 +1,83 @@
+"""Checks of triggers across flows: webhook paths (format, collisions), cron strings and timezones,
+and event triggers that no flow feeds."""
+
+from __future__ import annotations
+
+import re
+
+from runtime.compiler.context import CheckContext
+from runtime.compiler.walk import iter_steps
+from runtime.spec.documents import ParsedDocument
+from runtime.spec.flow import EmitStep, EventTrigger, ScheduleTrigger, WebhookTrigger
+from runtime.spec.governance import Policy
+from runtime.triggers.schedule import ScheduleError, cron_trigger, zone
+
+_PATH_RE = re.compile(r"^/[A-Za-z0-9_\-./{}]*$")
+_PARAM_RE = re.compile(r"\{[^/]*\}")
+RESERVED_PREFIXES = ("/api/", "/healthz", "/readyz", "/metrics", "/console")
+
+
+def _shape(path: str) -> str:
+    """Path with `{param}` segments made anonymous, so /a/{x} and /a/{y} collide."""
+    return _PARAM_RE.sub("{}", path.rstrip("/") or "/")
+
+
+def check_triggers(ctx: CheckContext) -> None:
+    seen: dict[tuple[str, str], ParsedDocument] = {}
+    for doc in ctx.named("Flow").values():
+        trigger = doc.model.trigger
+        if isinstance(trigger, WebhookTrigger):
+            spec = trigger.webhook
+            loc = ("trigger", "webhook", "path")
+            if not _PATH_RE.match(spec.path) or "//" in spec.path or "/../" in spec.path + "/":
+                ctx.report(doc, "SL044", f"webhook path {spec.path!r} is not a valid path", loc)
+                continue
+            if spec.path.startswith(RESERVED_PREFIXES):
+                ctx.report(doc, "SL044", f"webhook path {spec.path!r} is reserved for the service itself", loc)
+                continue
+            key = (spec.method, _shape(spec.path))
+            other = seen.get(key)
+            if other is not None:
+                ctx.report(doc, "SL040", f"{spec.method} {spec.path} is also the webhook of flow {other.name!r}", loc)
+            else:
+                seen[key] = doc
+        elif isinstance(trigger, ScheduleTrigger):
+            spec_s = trigger.schedule
+            try:
+                zone(spec_s.timezone)
+            except ScheduleError as exc:
+                ctx.report(doc, "SL042", str(exc), ("trigger", "schedule", "timezone"))
+                continue
+            if spec_s.cron is not None:
+                try:
+                    cron_trigger(spec_s.cron, spec_s.timezone)
+                except ScheduleError as exc:
+                    ctx.report(doc, "SL041", str(exc), ("trigger", "schedule", "cron"))
+    _check_policy_windows(ctx)
+    _check_event_triggers(ctx)
+
+
+def _check_policy_windows(ctx: CheckContext) -> None:
+    for doc in ctx.named("Policy").values():
+        policy: Policy = doc.model
+        for index, rule in enumerate(policy.rules):
+            if rule.window is None:
+                continue
+            loc = ("rules", index, "window")
+            try:
+                cron_trigger(rule.window.cron, rule.window.timezone)
+            except ScheduleError as exc:
+                code = "SL042" if "timezone" in str(exc) else "SL041"
+                ctx.report(doc, code, str(exc), (*loc, "cron" if code == "SL041" else "timezone"))
+
+
+def _check_event_triggers(ctx: CheckContext) -> None:
+    emitted: set[str] = set()
+    for doc in ctx.named("Flow").values():
+        for ref in iter_steps(doc.model):
+            if isinstance(ref.step, EmitStep):
+                emitted.add(ref.step.emit.event)
+    for doc in ctx.named("Flow").values():
+        trigger = doc.model.trigger
+        if isinstance(trigger, EventTrigger) and trigger.event.name not in emitted:
+            ctx.report(doc, "SL043", f"no flow emits event {trigger.event.name!r}", ("trigger", "event", "name"))

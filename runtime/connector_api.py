@@ -1,0 +1,139 @@
+"""The connector plugin interface: what a connector declares and how the engine calls it.
+
+A connector *type* (`ConnectorType`) is one value exported by a plugin module and named in the
+`syncline.connectors` entry-point group. It declares:
+
+- `config_model`: the pydantic model of a Connection's `config:` (shown in the JSON Schema and docs);
+- `operation_model`: the pydantic model of one entry under a Connection's `operations:`;
+- `create(...)`: builds a live `Connector` for one Connection.
+
+The engine renders every templated field of an operation (``{{ params.x }}``) before the call, so a
+connector receives plain values in `CallRequest.spec` and never evaluates expressions itself.
+Errors leave a connector only as `ConnectorError`, classified so the retry policy can key off it.
+Secret values are redacted by `ConnectorContext.redact` before any text leaves a connector.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from runtime.errors import SynclineError
+
+
+class Effect(str, enum.Enum):
+    """What an operation does to the entity it touches."""
+
+    read = "read"
+    create = "create"
+    update = "update"
+    upsert = "upsert"
+    delete = "delete"
+    command = "command"
+    publish = "publish"
+
+    @property
+    def writes(self) -> bool:
+        return self is not Effect.read
+
+
+class OperationSpec(BaseModel):
+    """Fields every operation has, whatever its connector. Connector operation models extend this."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entity: str | None = Field(None, description="The business entity the operation touches.", examples=["order"])
+    effect: Effect = Field(Effect.read, description="What the operation does to the entity.", examples=["create"])
+    description: str | None = Field(None, description="Free text for people reading the project.")
+
+    # Fields that hold SQL or other fixed text and must never be templated (checked by validate).
+    fixed_text_fields: ClassVar[tuple[str, ...]] = ()
+
+
+ErrorClass = Literal["retriable", "fatal"]
+FailureReason = Literal["timeout", "connect", "status", "response", "egress", "config", "circuit_open", "rate_limited"]
+
+
+class ConnectorError(SynclineError):
+    """A call failed. `error_class` decides whether a retry can help; `reason` and `status` say why.
+
+    `retry_after` (seconds) is the server's own advice (HTTP `Retry-After`), already capped.
+    The message never holds secret values (connectors pass it through `ConnectorContext.redact`).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: FailureReason,
+        error_class: ErrorClass,
+        status: int | None = None,
+        retry_after: float | None = None,
+        body: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.error_class = error_class
+        self.status = status
+        self.retry_after = retry_after
+        self.body = body
+
+    @property
+    def retriable(self) -> bool:
+        return self.error_class == "retriable"
+
+
+@dataclass
+class CallRequest:
+    """One call of one operation, with its templated fields already rendered."""
+
+    operation: str
+    spec: dict[str, Any]
+    params: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # correlation id, provenance
+    timeout: float | None = None
+    dry_run: bool = False
+
+
+@dataclass
+class CallResult:
+    output: Any
+    status: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """A live connection to one external system."""
+
+    async def call(self, request: CallRequest) -> CallResult: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass
+class ConnectorContext:
+    """What the runtime hands a connector when it creates it."""
+
+    connection: str
+    project_dir: str = "."
+    redact: Callable[[str], str] = lambda text: text
+    allow_hosts: tuple[str, ...] | None = None  # egress allow-list from policy; None means the default rules
+    clock: Callable[[], float] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ConnectorType:
+    """A connector plugin: its name, config and operation models, and a factory."""
+
+    name: str
+    description: str
+    config_model: type[BaseModel]
+    operation_model: type[OperationSpec]
+    create: Callable[[BaseModel, Mapping[str, OperationSpec], ConnectorContext], Connector]

@@ -1,0 +1,1 @@
+"""The demo: simulated systems and `syncline demo`."""

@@ -1,0 +1,176 @@
+"""Live connectors per connection, started on first use; and mocked operations for tests and `--mock`.
+
+A connection's `config` is rendered with `env()` and `secret()` when its connector starts, validated
+against the connector's config model, and handed to the connector type's factory. Egress allow-lists
+come from Policy rules with `allow_hosts` that match the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from runtime.clock import Clock
+from runtime.connector_api import CallRequest, CallResult, Connector, ConnectorContext, ConnectorError
+from runtime.expr import ENV_KEY, SECRETS_KEY
+from runtime.secrets import SecretStore
+from runtime.spec.common import parse_duration
+from runtime.spec.flowtest import Mock, MockResponse
+
+if TYPE_CHECKING:
+    from runtime.engine.context import RunState
+    from runtime.engine.plan import CompiledConnection, Plan
+
+
+class MockedOperations:
+    """Responses for mocked operations (`connection.operation` → Mock), counting calls per operation."""
+
+    def __init__(self, mocks: Mapping[str, Mock], clock: Clock, *, only_mocks: bool) -> None:
+        self.mocks = dict(mocks)
+        self.clock = clock
+        self.only_mocks = only_mocks
+        self.counts: dict[str, int] = {}
+
+    def covers(self, target: str) -> bool:
+        return target in self.mocks
+
+    async def respond(self, target: str, request: CallRequest) -> CallResult:
+        mock = self.mocks[target]
+        index = self.counts.get(target, 0)
+        self.counts[target] = index + 1
+        response: MockResponse = mock
+        if mock.sequence:
+            response = mock.sequence[min(index, len(mock.sequence) - 1)]
+        if response.latency:
+            await self.clock.sleep(parse_duration(response.latency))
+        if response.error is not None:
+            error = response.error
+            status = error.status
+            retriable = error.reason in ("timeout", "connect") or (
+                status is not None and (status == 429 or status >= 500)
+            )
+            raise ConnectorError(
+                error.message,
+                reason=error.reason,
+                error_class="retriable" if retriable else "fatal",
+                status=status,
+                body=error.body,
+            )
+        return CallResult(output=response.output, status=200)
+
+
+class _MockConnector:
+    def __init__(self, connection: str, mocks: MockedOperations) -> None:
+        self.connection = connection
+        self.mocks = mocks
+
+    async def call(self, request: CallRequest) -> CallResult:
+        target = f"{self.connection}.{request.operation}"
+        if not self.mocks.covers(target):
+            raise ConnectorError(f"operation {target} is not mocked in this test", reason="config", error_class="fatal")
+        return await self.mocks.respond(target, request)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _MixedConnector:
+    """Mocked operations answered by the mocks, the rest by the real connector."""
+
+    def __init__(self, connection: str, mocks: MockedOperations, real: Connector) -> None:
+        self.connection = connection
+        self.mocks = mocks
+        self.real = real
+
+    async def call(self, request: CallRequest) -> CallResult:
+        target = f"{self.connection}.{request.operation}"
+        if self.mocks.covers(target):
+            return await self.mocks.respond(target, request)
+        return await self.real.call(request)
+
+    async def aclose(self) -> None:
+        await self.real.aclose()
+
+
+class ConnectorPool:
+    def __init__(self, plan: Plan, secrets: SecretStore, env: Any, *, mocks: MockedOperations | None = None) -> None:
+        self.plan = plan
+        self.secrets = secrets
+        self.env = env
+        self.mocks = mocks
+        self._live: dict[str, Connector] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, connection: str, state: RunState | None = None) -> Connector:
+        live = self._live.get(connection)
+        if live is not None:
+            return live
+        async with self._lock:
+            live = self._live.get(connection)
+            if live is None:
+                live = self._start(connection)
+                self._live[connection] = live
+        return live
+
+    def _start(self, name: str) -> Connector:
+        if self.mocks is not None and self.mocks.only_mocks:
+            return _MockConnector(name, self.mocks)
+        compiled = self.plan.connections[name]
+        real = self._real(compiled)
+        if self.mocks is not None:
+            return _MixedConnector(name, self.mocks, real)
+        return real
+
+    def _real(self, compiled: CompiledConnection) -> Connector:
+        rendered = compiled.config.render({SECRETS_KEY: self.secrets.resolve, ENV_KEY: self.env})
+        try:
+            config = compiled.connector_type.config_model.model_validate(rendered)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            raise ConnectorError(
+                self.secrets.redact(f"connection {compiled.name!r} config: {problems}"),
+                reason="config",
+                error_class="fatal",
+            ) from None
+        operations = {name: op.spec for name, op in compiled.operations.items()}
+        context = ConnectorContext(
+            connection=compiled.name,
+            project_dir=str(self.plan.root),
+            redact=self.secrets.redact,
+            allow_hosts=allow_hosts_for(self.plan, compiled),
+        )
+        return compiled.connector_type.create(config, operations, context)
+
+    async def aclose(self) -> None:
+        for connector in self._live.values():
+            await connector.aclose()
+        self._live.clear()
+
+
+def allow_hosts_for(plan: Plan, connection: CompiledConnection) -> tuple[str, ...] | None:
+    """Host patterns from Policy rules with `allow_hosts` whose match covers this connection."""
+    hosts: list[str] = []
+    found = False
+    for policy in plan.policies:
+        for rule in policy.rules:
+            if rule.allow_hosts is None:
+                continue
+            match = rule.match
+            if not _matches(match.system, connection.system) or not _matches(
+                match.connector, connection.connector_type.name
+            ):
+                continue
+            found = True
+            hosts.extend(rule.allow_hosts)
+    return tuple(hosts) if found else None
+
+
+def _matches(pattern: str | list[str] | None, value: str) -> bool:
+    if pattern is None:
+        return True
+    patterns = [pattern] if isinstance(pattern, str) else pattern
+    return any(fnmatch.fnmatchcase(value, p) for p in patterns)

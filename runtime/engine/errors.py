@@ -1,0 +1,98 @@
+"""How a step or run ends other than by succeeding.
+
+    StepFailed           a step failed; `error_class` says whether a retry can help
+    BusinessException    a `fail` step or an invalid transition: the run ends as `exception`
+    RunFiltered          a `filter` step was false: the run ends as `filtered`
+    RunSuspended         the run waits (retry due later, wait step, hold); it resumes from the journal
+
+Third-party exceptions are translated into these at the step boundary (`classify`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runtime.connector_api import ConnectorError
+from runtime.errors import ExpressionError, SynclineError
+
+
+class StepFailed(SynclineError):
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_class: str = "fatal",
+        reason: str = "error",
+        status: int | None = None,
+        retry_after: float | None = None,
+        body: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.error_class = error_class
+        self.reason = reason
+        self.status = status
+        self.retry_after = retry_after
+        self.body = body
+
+    @property
+    def retriable(self) -> bool:
+        return self.error_class == "retriable"
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"message": self.message, "class": self.error_class, "reason": self.reason}
+        if self.status is not None:
+            out["status"] = self.status
+        if self.body is not None:
+            out["body"] = self.body
+        return out
+
+
+class BusinessException(SynclineError):
+    def __init__(self, code: str, message: str, route_to: str | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.route_to = route_to
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"class": "business", "code": self.code, "message": self.message, "route_to": self.route_to}
+
+
+class RunFiltered(SynclineError):
+    """A filter step stopped the run."""
+
+
+class RunSuspended(SynclineError):
+    """The run cannot go on now; it is stored with `status` and resumes at `due_at` (or on an event)."""
+
+    def __init__(self, status: str, *, due_at: float | None, reason: str, meta: dict[str, Any] | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.due_at = due_at
+        self.reason = reason
+        self.meta = meta or {}
+
+
+def classify(exc: BaseException) -> StepFailed | BusinessException | RunFiltered | RunSuspended:
+    """Translate any exception raised inside a step into the engine's own kinds."""
+    if isinstance(exc, StepFailed | BusinessException | RunFiltered | RunSuspended):
+        return exc
+    if isinstance(exc, ConnectorError):
+        return StepFailed(
+            str(exc),
+            error_class=exc.error_class,
+            reason=exc.reason,
+            status=exc.status,
+            retry_after=exc.retry_after,
+            body=exc.body,
+        )
+    if isinstance(exc, TimeoutError):
+        return StepFailed("the step timed out", error_class="retriable", reason="timeout")
+    if isinstance(exc, ExpressionError):
+        from runtime.mappings import MappingError
+
+        return StepFailed(str(exc), reason="mapping" if isinstance(exc, MappingError) else "expression")
+    if isinstance(exc, SynclineError):
+        return StepFailed(str(exc), reason="error")
+    return StepFailed(f"internal error: {type(exc).__name__}: {exc}", reason="internal")

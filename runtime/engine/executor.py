@@ -1,0 +1,565 @@
+"""The executor: runs one run of a compiled flow, step by step, journaling every step.
+
+A step whose key is already in the run's journal as succeeded is not executed again: its recorded
+output is restored. That is how a run resumes after a crash (or a released lease) and how a replay
+skips what is done. Each step attempt is bounded by its `timeout`; a failure the step's `retry.on`
+covers is retried with exponential backoff and full jitter (a wait longer than
+`inline_retry_limit` suspends the run as `retrying` with its due time instead of sleeping). After
+the last attempt, `on_error` decides: `fail` (default), `continue`, `dead_letter` or `goto`. When a
+run fails, the `compensate` steps of completed steps run in reverse order, each journaled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from runtime.clock import Clock, SystemClock
+from runtime.engine.connectors import ConnectorPool
+from runtime.engine.context import CallLog, RunState, StepCall, truthy
+from runtime.engine.errors import BusinessException, RunFiltered, RunSuspended, StepFailed, classify
+from runtime.engine.plan import CompiledFlow, CompiledOperation, CompiledStep, Plan
+from runtime.engine.retry import RetryPolicy
+from runtime.expr import CLOCK_KEY, ENV_KEY, SECRETS_KEY
+from runtime.policy.limits import SystemLimits
+from runtime.policy.provenance import derive
+from runtime.secrets import SecretStore, env_resolver
+from runtime.spec.flow import GotoAction
+from runtime.store.base import (
+    CreatedRun,
+    EventRecord,
+    NewRun,
+    RunChanges,
+    RunRecord,
+    RunStatus,
+    StepRecord,
+    Store,
+)
+
+log = logging.getLogger("syncline.engine")
+
+PURE_KINDS = frozenset({"validate", "map", "set", "switch", "filter", "respond", "foreach"})
+
+
+@dataclass
+class RunResult:
+    run: RunRecord
+    status: str
+    output: Any = None
+    error: dict[str, Any] | None = None
+    calls: list[CallLog] = field(default_factory=list)
+    emitted: list[EventRecord] = field(default_factory=list)
+    response: dict[str, Any] | None = None
+    journal: list[StepRecord] = field(default_factory=list)
+
+
+class ExecutionObserver:
+    """Hooks for metrics and tracing; the base class does nothing."""
+
+    def step_span(self, run: RunRecord, step_key: str, kind: str) -> contextlib.AbstractContextManager[Any]:
+        return contextlib.nullcontext()
+
+    def step_finished(self, run: RunRecord, kind: str, status: str, seconds: float) -> None:
+        return None
+
+    def step_retried(self, run: RunRecord, step_key: str) -> None:
+        return None
+
+    def echo_suppressed(self, run: RunRecord, system: str) -> None:
+        return None
+
+
+@dataclass
+class _Goto:
+    target: str
+
+
+class _DeadLetterRequested(Exception):
+    def __init__(self, failure: StepFailed) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+class Executor:
+    def __init__(
+        self,
+        plan: Plan,
+        store: Store,
+        *,
+        clock: Clock | None = None,
+        secrets: SecretStore | None = None,
+        env: Callable[[str], str | None] | None = None,
+        connectors: ConnectorPool | None = None,
+        dry_run: bool = False,
+        worker: str = "local",
+        inline_retry_limit: float = float("inf"),
+        on_response: Callable[[str, dict[str, Any]], None] | None = None,
+        observer: ExecutionObserver | None = None,
+    ) -> None:
+        self.plan = plan
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.secrets = secrets or SecretStore()
+        self.env = env or env_resolver()
+        self.connectors = connectors or ConnectorPool(plan, self.secrets, self.env)
+        self.dry_run = dry_run
+        self.worker = worker
+        self.inline_retry_limit = inline_retry_limit
+        self.on_response = on_response
+        self.observer = observer or ExecutionObserver()
+        self.limits = SystemLimits(plan, self.clock)
+        self._fresh: set[str] = set()  # runs this executor just created: nothing to read from the journal
+        self._pending: dict[str, list[asyncio.Task[Any]]] = {}  # pipelined journal writes of pure steps
+
+    # ------------------------------------------------------------------------------ intake
+    def new_run(
+        self,
+        flow: CompiledFlow,
+        payload: Any,
+        *,
+        trigger: str = "manual",
+        headers: dict[str, str] | None = None,
+        correlation_id: str | None = None,
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
+    ) -> NewRun:
+        """Evaluate the flow's keys for one event (idempotency, ordering, correlation, business keys)."""
+        scope = {"input": payload, "headers": headers or {}, **self._services()}
+        if idempotency_key is None and flow.idempotency_key is not None:
+            value = flow.idempotency_key.render(scope)
+            idempotency_key = None if value in (None, "") else str(value)
+        ordering = flow.ordering_key.render(scope) if flow.ordering_key is not None else None
+        if correlation_id is None and flow.correlation_id is not None:
+            value = flow.correlation_id.render(scope)
+            correlation_id = None if value in (None, "") else str(value)
+        business = {name: str(v) for name, c in flow.business_keys.items() if (v := c.render(scope)) not in (None, "")}
+        return NewRun(
+            flow=flow.name,
+            input=payload,
+            trigger=trigger,
+            flow_version=flow.version,
+            headers=headers or {},
+            correlation_id=correlation_id or uuid.uuid4().hex,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            ordering_key=None if ordering in (None, "") else str(ordering),
+            business_keys=business,
+        )
+
+    async def submit(self, flow_name: str, payload: Any, **kwargs: Any) -> CreatedRun:
+        flow = self.plan.flow(flow_name)
+        created = await self.store.create_run(self.new_run(flow, payload, **kwargs), now=self.clock.time())
+        if created.created:
+            self._fresh.add(created.run.id)
+        return created
+
+    async def run_flow(self, flow_name: str, payload: Any, **kwargs: Any) -> RunResult:
+        """Create (or find, by idempotency key) a run and execute it to its end."""
+        created = await self.submit(flow_name, payload, **kwargs)
+        run = created.run
+        if not created.created and run.status in (
+            "succeeded",
+            "failed",
+            "dead_lettered",
+            "filtered",
+            "exception",
+            "rejected",
+            "cancelled",
+        ):
+            return RunResult(run, run.status, run.output, run.error, journal=await self.store.journal(run.id))
+        return await self.execute(run)
+
+    # ---------------------------------------------------------------------------- execution
+    def _services(self) -> dict[str, Any]:
+        return {CLOCK_KEY: self.clock, SECRETS_KEY: self.secrets.resolve, ENV_KEY: self.env}
+
+    async def execute(self, run: RunRecord, *, events: Sequence[dict[str, Any]] = ()) -> RunResult:
+        """Execute (or resume) `run` until it ends or suspends; the store holds the outcome."""
+        flow = self.plan.flow(run.flow)
+        now = self.clock.time()
+        fresh = run.id in self._fresh and not run.replay_of
+        self._fresh.discard(run.id)
+        journal = [] if fresh else await self.store.journal(run.id)
+        done = {r.step_key: r for r in journal if r.status in ("succeeded", "skipped", "compensated")}
+        if run.replay_of:
+            done = await self._replayed_journal(run, done)
+        state = RunState(
+            run=run,
+            flow=flow,
+            vars={},
+            steps={},
+            done=done,
+            root_run_id=str(run.meta.get("root_run_id") or run.replay_of or run.id),
+            delivered_events=list(events) + list(run.meta.get("events", [])),
+            provenance=derive(run.headers, flow.name, flow.model.source.system if flow.model.source else None),
+        )
+        scope = self._scope(state)
+        if flow.vars is not None:
+            state.vars.update(flow.vars.render(scope))
+        if not (fresh and run.status == "running"):  # a run created running (inline) is already marked
+            await self.store.update_run(
+                run.id,
+                {
+                    "status": "running",
+                    "started_at": run.started_at or now,
+                    "attempt": run.attempt + 1 if run.meta.get("executed") else run.attempt,
+                    "meta": {**run.meta, "executed": True},
+                },
+            )
+        status: RunStatus = "succeeded"
+        output: Any = None
+        error: dict[str, Any] | None = None
+        try:
+            self._check_hops(state)
+            state.output = await self.run_steps(flow.steps, scope, state, prefix="")
+            output = state.response["body"] if state.response is not None and state.output is None else state.output
+        except RunFiltered as exc:
+            status, error = "filtered", {"class": "filtered", "message": str(exc)}
+        except RunSuspended as exc:
+            await self.flush(run.id)
+            meta = {**run.meta, **exc.meta, "suspended": exc.reason}
+            await self.store.update_run(
+                run.id,
+                {
+                    "status": exc.status,  # type: ignore[typeddict-item]
+                    "due_at": exc.due_at,
+                    "meta": meta,
+                    "lease_owner": None,
+                    "lease_expires": None,
+                },
+            )
+            record = await self.store.get_run(run.id)
+            return self._result(record or run, exc.status, None, {"reason": exc.reason}, state)
+        except BusinessException as exc:
+            await self._compensate(state)
+            status, error = "exception", exc.as_dict()
+            await self._notify(state, scope, error)
+        except _DeadLetterRequested as exc:
+            await self._compensate(state)
+            status, error = "dead_lettered", exc.failure.as_dict()
+        except StepFailed as exc:
+            await self._compensate(state)
+            error = exc.as_dict()
+            status = "dead_lettered" if flow.model.on_failure == "dead_letter" else "failed"
+        await self.flush(run.id)
+        error = self.secrets.redact_value(error) if error else None
+        finished = self.clock.time()
+        if status == "dead_lettered":
+            # the lease stays until `dead_letter` ends the run (status and lease in one transaction): should
+            # that write fail, the run is still claimable once its lease expires, never stranded as running
+            await self.store.update_run(run.id, {"finished_at": finished, "error": error})
+            await self.store.dead_letter(run.id, (error or {}).get("reason", "failed"), error, now=finished)
+        else:
+            changes: RunChanges = {
+                "status": status,
+                "output": self.secrets.redact_value(output),
+                "error": error,
+                "finished_at": finished,
+                "lease_owner": None,
+                "lease_expires": None,
+                "due_at": None,
+            }
+            if state.response is not None:
+                changes["meta"] = {**run.meta, "executed": True, "response": self.secrets.redact_value(state.response)}
+            await self.store.update_run(run.id, changes)
+        ended = dataclasses.replace(
+            run,
+            status=status,
+            output=output,
+            error=error,
+            finished_at=finished,
+            lease_owner=None,
+            lease_expires=None,
+            due_at=None,
+        )
+        return self._result(ended, status, output, error, state)
+
+    def _check_hops(self, state: RunState) -> None:
+        limit = self.plan.project.defaults.hop_limit
+        if state.provenance is not None and state.provenance.hops > limit:
+            chain = " → ".join(state.provenance.chain)
+            raise RunFiltered(f"hop limit {limit} reached (chain: {chain}); the message stops here")
+
+    def _result(
+        self, run: RunRecord, status: str, output: Any, error: dict[str, Any] | None, state: RunState
+    ) -> RunResult:
+        return RunResult(
+            run=run,
+            status=status,
+            output=output,
+            error=error,
+            calls=state.calls,
+            emitted=state.emitted,
+            response=state.response,
+        )
+
+    def _scope(self, state: RunState) -> dict[str, Any]:
+        run = state.run
+        return {
+            "input": run.input,
+            "headers": run.headers,
+            "vars": state.vars,
+            "steps": state.steps,
+            "run": {
+                "id": run.id,
+                "correlation_id": run.correlation_id,
+                "flow": run.flow,
+                "attempt": run.attempt + 1,
+                "trigger": run.trigger,
+                "started_at": run.started_at or run.created_at,
+            },
+            **self._services(),
+        }
+
+    async def _replayed_journal(self, run: RunRecord, done: dict[str, StepRecord]) -> dict[str, StepRecord]:
+        """For a replay, steps the original run completed count as done: all of them, or with
+        `replay_from_step` only those recorded before that step (it and everything after run again)."""
+        original = await self.store.journal(run.replay_of or "")
+        merged = dict(done)
+        start = run.replay_from_step
+        for record in original:
+            if start and (
+                record.step_key == start or record.step_key.startswith((start + "[", start + ".", start + "/"))
+            ):
+                break
+            if record.status in ("succeeded", "skipped") and record.step_key not in merged:
+                merged[record.step_key] = record
+        return merged
+
+    async def run_steps(
+        self, steps: Sequence[CompiledStep], scope: dict[str, Any], state: RunState, *, prefix: str
+    ) -> Any:
+        """Run a list of steps in order; returns the last step's output."""
+        last: Any = None
+        index = 0
+        while index < len(steps):
+            step = steps[index]
+            outcome = await self._step(step, scope, state, prefix)
+            if isinstance(outcome, _Goto):
+                targets = [i for i, s in enumerate(steps) if s.id == outcome.target]
+                if not targets:
+                    raise StepFailed(f"goto {outcome.target!r}: no such step in this block", reason="goto")
+                index = targets[0]
+                continue
+            last = outcome
+            index += 1
+        return last
+
+    async def _step(self, step: CompiledStep, scope: dict[str, Any], state: RunState, prefix: str) -> Any:
+        key = prefix + step.id
+        recorded = state.done.get(key)
+        if recorded is not None:
+            return self._restore(step, recorded, scope, state, key)
+        if step.condition is not None and not truthy(step.condition.render(scope)):
+            now = self.clock.time()
+            await self._record(
+                StepRecord(
+                    run_id=state.run.id, step_key=key, kind=step.kind, status="skipped", started_at=now, finished_at=now
+                ),
+                [],
+            )
+            scope["steps"][step.id] = {"output": None, "skipped": True}
+            return None
+        from runtime.steps import handler_for
+
+        handler = handler_for(step.kind)
+        attempt = int(state.run.meta.get("attempts", {}).get(key, 0)) + 1
+        while True:
+            call = StepCall(self, state, step, scope, key, prefix, attempt)
+            started = self.clock.time()
+            try:
+                with self.observer.step_span(state.run, key, step.kind):
+                    if step.timeout is not None:
+                        output = await asyncio.wait_for(handler.execute(call), step.timeout)
+                    else:
+                        output = await handler.execute(call)
+            except Exception as exc:  # every failure is classified; nothing escapes untranslated
+                failure = classify(exc)
+                self.observer.step_finished(state.run, step.kind, "failed", self.clock.time() - started)
+                if isinstance(failure, RunFiltered | RunSuspended):
+                    if isinstance(failure, RunFiltered):
+                        await self._record(self._record_of(call, "succeeded", {"filtered": True}, None, started), [])
+                    raise failure from None
+                if isinstance(failure, BusinessException):
+                    await self._record(self._record_of(call, "failed", None, failure.as_dict(), started), [])
+                    raise failure from None
+                if attempt < step.retry.attempts and step.retry.covers(failure):
+                    delay = step.retry.delay(attempt, failure)
+                    log.info(
+                        "step %s attempt %d failed (%s); retrying in %.2fs",
+                        key,
+                        attempt,
+                        failure.reason,
+                        delay,
+                        extra={"fields": {"step": key}},
+                    )
+                    self.observer.step_retried(state.run, key)
+                    if delay > self.inline_retry_limit:
+                        attempts = {**state.run.meta.get("attempts", {}), key: attempt}
+                        raise RunSuspended(
+                            "retrying",
+                            due_at=self.clock.time() + delay,
+                            reason=f"step {key} retries",
+                            meta={"attempts": attempts},
+                        ) from None
+                    await self.clock.sleep(delay)
+                    attempt += 1
+                    continue
+                await self._record(self._record_of(call, "failed", None, failure.as_dict(), started), [])
+                return await self._on_error(step, failure, scope)
+            record = self._record_of(call, "succeeded", output, None, started)
+            self.observer.step_finished(state.run, step.kind, "succeeded", record.finished_at - started)
+            await self._record(record, call.events)
+            state.emitted.extend(call.events)
+            scope["steps"][step.id] = {"output": output}
+            if step.compensate is not None:
+                state.completed.append((key, step, scope))
+            return output
+
+    def _record_of(
+        self, call: StepCall, status: str, output: Any, error: dict[str, Any] | None, started: float
+    ) -> StepRecord:
+        redact = self.secrets.redact_value
+        return StepRecord(
+            run_id=call.state.run.id,
+            step_key=call.key,
+            kind=call.step.kind,
+            status=status,  # type: ignore[arg-type]
+            attempts=call.attempt,
+            input=redact(call.input),
+            output=redact(output),
+            error=redact(error) if error else None,
+            started_at=started,
+            finished_at=self.clock.time(),
+        )
+
+    def mark_fresh(self, run_id: str) -> None:
+        """The caller just created this run: `execute` need not read its (empty) journal."""
+        self._fresh.add(run_id)
+
+    async def flush(self, run_id: str) -> None:
+        """Wait for the run's pipelined journal writes (done before any side effect and at the end)."""
+        pending = self._pending.pop(run_id, None)
+        if pending:
+            results = await asyncio.gather(*pending, return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+
+    async def _record(self, record: StepRecord, events: Sequence[EventRecord]) -> None:
+        if record.kind in PURE_KINDS and not events and record.status in ("succeeded", "skipped"):
+            # A pure step has no effect outside the run: if its record were lost in a crash the step would
+            # simply run again. So its write is not waited for here, only before the next side effect.
+            task = asyncio.create_task(self.store.record_step(record, ()))
+            self._pending.setdefault(record.run_id, []).append(task)
+            return
+        await self.flush(record.run_id)
+        events = [
+            EventRecord(
+                name=e.name,
+                data=self.secrets.redact_value(e.data),
+                key=e.key,
+                source_run_id=e.source_run_id,
+                source_step=e.source_step,
+            )
+            for e in events
+        ]
+        await self.store.record_step(record, events)
+
+    def _restore(
+        self, step: CompiledStep, recorded: StepRecord, scope: dict[str, Any], state: RunState, key: str
+    ) -> Any:
+        output = recorded.output
+        if recorded.status == "skipped":
+            scope["steps"][step.id] = {"output": None, "skipped": True}
+            return None
+        if step.kind == "set" and isinstance(output, dict):
+            state.vars.update(output)
+        if step.kind == "respond" and isinstance(output, dict):
+            state.response = output
+        if step.kind == "filter" and isinstance(output, dict) and output.get("filtered"):
+            raise RunFiltered(f"filtered by step {step.id!r}")
+        scope["steps"][step.id] = {"output": output}
+        if step.compensate is not None:
+            state.completed.append((key, step, scope))
+        return output
+
+    async def _on_error(self, step: CompiledStep, failure: StepFailed, scope: dict[str, Any]) -> Any:
+        action = step.model.on_error
+        if action == "continue":
+            scope["steps"][step.id] = {"output": None, "error": failure.as_dict()}
+            return None
+        if isinstance(action, GotoAction):
+            scope["steps"][step.id] = {"output": None, "error": failure.as_dict()}
+            return _Goto(action.goto)
+        if action == "dead_letter":
+            raise _DeadLetterRequested(failure)
+        raise failure
+
+    async def _compensate(self, state: RunState) -> None:
+        """Run the compensations of completed steps in reverse order, each journaled."""
+        from runtime.steps import handler_for
+
+        for key, step, scope in reversed(state.completed):
+            assert step.compensate is not None
+            comp = step.compensate
+            comp_key = f"{key}~compensate"
+            if comp_key in state.done:
+                continue
+            call = StepCall(self, state, comp, scope, comp_key, "", 1)
+            started = self.clock.time()
+            try:
+                output = await handler_for(comp.kind).execute(call)
+            except Exception as exc:
+                failure = classify(exc)
+                error = failure.as_dict() if hasattr(failure, "as_dict") else {"message": str(failure)}
+                log.warning("compensation %s failed: %s", comp_key, self.secrets.redact(str(failure)))
+                await self._record(self._record_of(call, "compensation_failed", None, error, started), [])
+                continue
+            await self._record(self._record_of(call, "compensated", output, None, started), call.events)
+
+    async def _notify(self, state: RunState, scope: dict[str, Any], error: dict[str, Any]) -> None:
+        """The flow's `on_exception` call; its failure is logged, never changes the run's outcome."""
+        if state.flow.notice is None:
+            return
+        from runtime.steps.call import invoke_operation
+
+        operation, params = state.flow.notice
+        notice_scope = {**scope, "exception": error}
+        step = CompiledStep(
+            id="on_exception",
+            kind="call",
+            model=state.flow.model.steps[0],
+            loc=("on_exception",),
+            condition=None,
+            fields={},
+            retry=RetryPolicy(),
+            timeout=None,
+            idempotency_key=None,
+        )
+        call = StepCall(self, state, step, notice_scope, "on_exception", "", 1)
+        try:
+            await invoke_operation(call, operation, params.render(notice_scope), None)
+        except Exception as exc:
+            log.warning("exception notice for run %s failed: %s", state.run.id, self.secrets.redact(str(exc)))
+
+    async def invoke(self, call: StepCall, operation: CompiledOperation, params: Any, key: str | None) -> Any:
+        from runtime.steps.call import invoke_operation
+
+        return await invoke_operation(call, operation, params, key)
+
+    async def run_subflow(self, flow: CompiledFlow, payload: Any, call: StepCall) -> Any:
+        sub_state = call.state
+        scope = {**call.scope, "input": payload, "steps": {}, "vars": dict(call.scope["vars"])}
+        if flow.vars is not None:
+            scope["vars"].update(flow.vars.render(scope))
+        return await self.run_steps(flow.steps, scope, sub_state, prefix=f"{call.key}/")
+
+    async def aclose(self) -> None:
+        await self.connectors.aclose()

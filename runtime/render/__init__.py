@@ -1,0 +1,1 @@
+"""Rendering project objects for people: flow graphs, run reports."""

@@ -1,0 +1,290 @@
+"""The admin API under /api/v1: flows, runs, run detail with steps, replay, dead letters, reload.
+
+Every request needs `Authorization: Bearer <token>`. Tokens come from the environment:
+`SYNCLINE_VIEWER_TOKENS` (read) and `SYNCLINE_OPERATOR_TOKENS` (read, replay, reload), each a
+comma-separated list. With no tokens configured the API refuses everything. Secrets are masked in
+every response. The OpenAPI description is public at /api/v1/openapi.json.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from runtime.engine.replay import ReplayError, ReplayRequest, replay
+from runtime.expr import dumps, loads
+from runtime.render.graph import render_mermaid
+from runtime.service.openapi import openapi_document
+from runtime.spec.flow import trigger_kind
+from runtime.store.base import RunFilter, RunRecord, StepRecord, StoreError
+
+if TYPE_CHECKING:
+    from runtime.service.service import Service
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+ROLES = ("viewer", "operator")
+
+
+def tokens_from_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = environ if environ is not None else os.environ
+    tokens: dict[str, str] = {}
+    for role, var in (("viewer", "SYNCLINE_VIEWER_TOKENS"), ("operator", "SYNCLINE_OPERATOR_TOKENS")):
+        for token in (env.get(var) or "").split(","):
+            if token.strip():
+                tokens[token.strip()] = role
+    return tokens
+
+
+def _json(service: Service, value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(dumps(service.present(value)), status_code=status, media_type="application/json", headers=headers)
+
+
+def _error(status: int, reason: str, message: str) -> Response:
+    return Response(dumps({"error": reason, "message": message}), status_code=status, media_type="application/json")
+
+
+def run_summary(run: RunRecord) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "flow": run.flow,
+        "status": run.status,
+        "trigger": run.trigger,
+        "correlation_id": run.correlation_id,
+        "idempotency_key": run.idempotency_key,
+        "business_keys": run.business_keys,
+        "attempt": run.attempt,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "due_at": run.due_at,
+        "replay_of": run.replay_of,
+        "flow_version": run.flow_version,
+    }
+
+
+def step_view(record: StepRecord) -> dict[str, Any]:
+    return {
+        "step": record.step_key,
+        "kind": record.kind,
+        "status": record.status,
+        "attempts": record.attempts,
+        "started_at": record.started_at,
+        "finished_at": record.finished_at,
+        "duration_ms": round((record.finished_at - record.started_at) * 1000, 3),
+        "input": record.input,
+        "output": record.output,
+        "error": record.error,
+    }
+
+
+class AdminApi:
+    def __init__(self, service: Service, tokens: dict[str, str] | None = None) -> None:
+        self.service = service
+        self.tokens = tokens if tokens is not None else tokens_from_env()
+
+    def role(self, request: Request) -> str | None:
+        header = request.headers.get("authorization", "")
+        if not header.lower().startswith("bearer "):
+            return None
+        given = header[7:].strip().encode()
+        found = None
+        for token, role in self.tokens.items():
+            if hmac.compare_digest(token.encode(), given):
+                found = role
+        return found
+
+    def guard(self, needed: str, endpoint: Endpoint) -> Endpoint:
+        async def guarded(request: Request) -> Response:
+            role = self.role(request)
+            if role is None:
+                return _error(401, "unauthorized", "send Authorization: Bearer <token>")
+            if needed == "operator" and role != "operator":
+                return _error(403, "forbidden", "this needs the operator role")
+            try:
+                return await endpoint(request)
+            except StoreError:
+                self.service.metrics.store_errors.inc()
+                return _error(503, "store_unavailable", "the store is not reachable; retry later")
+
+        return guarded
+
+    def routes(self) -> list[Route]:
+        g = self.guard
+        return [
+            Route("/api/v1/openapi.json", self.openapi, methods=["GET"]),
+            Route("/api/v1/flows", g("viewer", self.flows), methods=["GET"]),
+            Route("/api/v1/flows/{name}", g("viewer", self.flow), methods=["GET"]),
+            Route("/api/v1/runs", g("viewer", self.runs), methods=["GET"]),
+            Route("/api/v1/runs/{run_id}", g("viewer", self.run), methods=["GET"]),
+            Route("/api/v1/runs/{run_id}/replay", g("operator", self.replay), methods=["POST"]),
+            Route("/api/v1/dead-letters", g("viewer", self.dead_letters), methods=["GET"]),
+            Route("/api/v1/reload", g("operator", self.reload), methods=["POST"]),
+        ]
+
+    async def openapi(self, request: Request) -> Response:
+        return Response(dumps(openapi_document()), media_type="application/json")
+
+    async def flows(self, request: Request) -> Response:
+        plan = self.service.plan
+        items = []
+        for flow in plan.flows.values():
+            model = flow.model
+            items.append(
+                {
+                    "name": flow.name,
+                    "version": flow.version,
+                    "owner": model.owner,
+                    "labels": model.labels,
+                    "trigger": (trigger_kind(model.trigger) or "trigger.?").split(".", 1)[1],
+                    "steps": len(model.steps),
+                    "description": model.description,
+                }
+            )
+        return _json(self.service, {"project_version": plan.version, "flows": items})
+
+    async def flow(self, request: Request) -> Response:
+        flow = self.service.plan.flows.get(request.path_params["name"])
+        if flow is None:
+            return _error(404, "not_found", f"no flow {request.path_params['name']!r}")
+        return _json(
+            self.service,
+            {
+                "name": flow.name,
+                "version": flow.version,
+                "definition": flow.doc.source.data,
+                "graph": render_mermaid(flow.model),
+            },
+        )
+
+    async def runs(self, request: Request) -> Response:
+        q = request.query_params
+        try:
+            limit = int(q.get("limit", "50"))
+            before = int(q["before"]) if "before" in q else None
+            since = float(q["since"]) if "since" in q else None
+            until = float(q["until"]) if "until" in q else None
+        except ValueError:
+            return _error(400, "bad_query", "limit, before, since and until are numbers")
+        if not 1 <= limit <= 500:
+            return _error(400, "bad_query", "limit is between 1 and 500")
+        business_key = None
+        if "business_key" in q:
+            name, sep, value = q["business_key"].partition(":")
+            if not sep:
+                return _error(400, "bad_query", "business_key is name:value, e.g. order:4711")
+            business_key = (name, value)
+        statuses = [s for s in q.get("status", "").split(",") if s] or None
+        found = await self.service.store.list_runs(
+            RunFilter(
+                flow=q.get("flow"),
+                status=statuses,
+                correlation_id=q.get("correlation_id"),
+                business_key=business_key,
+                since=since,
+                until=until,
+                limit=limit,
+                before_seq=before,
+            )
+        )
+        next_page = found[-1].seq if len(found) == limit else None
+        return _json(self.service, {"runs": [run_summary(r) for r in found], "next_before": next_page})
+
+    async def run(self, request: Request) -> Response:
+        store = self.service.store
+        run = await store.get_run(request.path_params["run_id"])
+        if run is None:
+            return _error(404, "not_found", f"no run {request.path_params['run_id']!r}")
+        journal = await store.journal(run.id)
+        body = {
+            **run_summary(run),
+            "input": run.input,
+            "output": run.output,
+            "error": run.error,
+            "response": run.meta.get("response"),
+            "hold": run.meta.get("hold"),
+            "audit": run.meta.get("audit", []),
+            "steps": [step_view(r) for r in journal],
+        }
+        return _json(self.service, body)
+
+    async def replay(self, request: Request) -> Response:
+        raw = await request.body()
+        try:
+            options = loads(raw) if raw else {}
+        except ValueError as exc:
+            return _error(400, "invalid_json", str(exc))
+        if not isinstance(options, dict):
+            return _error(400, "bad_request", "send a JSON object")
+        req = ReplayRequest(
+            run_id=request.path_params["run_id"],
+            from_step=options.get("from_step"),
+            input=options.get("input"),
+            edit_input="input" in options,
+            current_version=bool(options.get("current_version")),
+            dry_run=bool(options.get("dry_run")),
+        )
+        service = self.service
+        try:
+            outcome = await replay(service.executor(service.plan), service.store, req, execute=False)
+        except ReplayError as exc:
+            return _error(409 if "ended" in str(exc) else 404, "replay_refused", str(exc))
+        if isinstance(outcome, RunRecord):
+            service.workers.notify()
+            return _json(
+                service,
+                {"run_id": outcome.id, "replay_of": req.run_id, "status": outcome.status},
+                status=202,
+                headers={"Location": f"/api/v1/runs/{outcome.id}"},
+            )
+        return _json(
+            service,
+            {
+                "dry_run": True,
+                "replay_of": req.run_id,
+                "status": outcome.status,
+                "skipped": [r.step_key for r in await service.store.journal(req.run_id) if r.status == "succeeded"],
+                "side_effects": [c.as_dict() for c in outcome.calls if c.status == "planned"],
+                "reads": [c.as_dict() for c in outcome.calls if c.status != "planned"],
+            },
+        )
+
+    async def dead_letters(self, request: Request) -> Response:
+        q = request.query_params
+        try:
+            limit = int(q.get("limit", "100"))
+        except ValueError:
+            return _error(400, "bad_query", "limit is a number")
+        if not 1 <= limit <= 1000:
+            return _error(400, "bad_query", "limit is between 1 and 1000")
+        letters = await self.service.store.list_dead_letters(
+            flow=q.get("flow"), include_replayed=q.get("include_replayed") == "true", limit=limit
+        )
+        return _json(
+            self.service,
+            {
+                "dead_letters": [
+                    {
+                        "run_id": d.run_id,
+                        "flow": d.flow,
+                        "reason": d.reason,
+                        "error": d.error,
+                        "created_at": d.created_at,
+                        "replayed_at": d.replayed_at,
+                        "replay_run_id": d.replay_run_id,
+                    }
+                    for d in letters
+                ]
+            },
+        )
+
+    async def reload(self, request: Request) -> Response:
+        problems = await self.service.reload()
+        if problems:
+            return _json(self.service, {"reloaded": False, "diagnostics": [d.as_dict() for d in problems]}, status=422)
+        return _json(self.service, {"reloaded": True, "project_version": self.service.plan.version})

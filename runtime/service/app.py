@@ -1,0 +1,94 @@
+"""The ASGI app of `syncline serve`: webhooks at the paths flows declare, /healthz, /readyz,
+/metrics and the admin API. Service start and graceful stop run in the app's lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from runtime.expr import dumps
+from runtime.service.admin import AdminApi
+from runtime.service.governance_api import GovernanceApi
+from runtime.service.service import Service
+from runtime.service.webhooks import WebhookIntake
+
+log = logging.getLogger("syncline.service")
+
+
+def reload_on_sighup(service: Service) -> None:
+    """SIGHUP reloads the project (validated first), where the platform has the signal."""
+    import asyncio
+    import signal
+
+    sighup = getattr(signal, "SIGHUP", None)
+    if sighup is None:
+        return
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task[None]] = set()  # referenced until done, so a reload is never collected midway
+
+    async def reload() -> None:
+        for diagnostic in await service.reload():
+            log.warning("SIGHUP reload refused: %s", diagnostic.text())
+
+    def handle() -> None:
+        task = loop.create_task(reload())
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        loop.add_signal_handler(sighup, handle)
+
+
+def build_app(
+    service: Service, *, manage_lifecycle: bool = True, grace: float = 30.0, tokens: dict[str, str] | None = None
+) -> Starlette:
+    intake = WebhookIntake(service)
+    admin = AdminApi(service, tokens)
+
+    async def healthz(request: Request) -> Response:
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    async def readyz(request: Request) -> Response:
+        store_ok = service.ready and await service.store.ping()
+        body = {
+            "ready": bool(store_ok),
+            "store": bool(store_ok),
+            "flows": len(service.plan.flows) if service.ready else 0,
+            "accepting": service.accepting,
+        }
+        return Response(dumps(body), status_code=200 if store_ok else 503, media_type="application/json")
+
+    async def metrics(request: Request) -> Response:
+        if service.ready:
+            with contextlib.suppress(Exception):
+                await service.queue_stats()
+        return Response(service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            await service.start()
+            reload_on_sighup(service)
+        try:
+            yield
+        finally:
+            if manage_lifecycle:
+                await service.stop(grace)
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        *admin.routes(),
+        *GovernanceApi(service, admin).routes(),
+        # every method reaches the intake, so an unknown path is 404 and a known one 405 (with Allow)
+        Route("/{path:path}", intake.handle, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,522 @@
+"""`kind: Flow`: a trigger and the steps that run for each event it delivers.
+
+A trigger is a mapping with exactly one of the keys `webhook`, `schedule`, `poll`, `queue`, `event`,
+`file`, `manual`. A step is a mapping with exactly one step key (`call`, `map`, `switch`, ...) plus
+the keys every step may take (`id`, `if`, `retry`, `timeout`, `on_error`, `idempotency_key`,
+`compensate`). Both are discriminated by that key, so an error points into the right step kind.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Discriminator, Field, Tag, model_validator
+
+from runtime.spec.common import (
+    AnyValue,
+    Bool,
+    Document,
+    Duration,
+    Expression,
+    Identifier,
+    Int,
+    JsonPath,
+    Model,
+    Name,
+    PositiveInt,
+    Template,
+)
+
+# --------------------------------------------------------------------------------------- triggers
+
+
+class WebhookAuth(Model):
+    """How a webhook caller proves who it is."""
+
+    type: Literal["hmac_sha256", "hmac_sha512", "api_key", "basic", "none"] = Field(
+        description="`hmac_sha256`/`hmac_sha512` verify a signature over the raw body; `api_key` and "
+        "`basic` check a header; `none` accepts anyone (a policy can forbid it).",
+        examples=["hmac_sha256"],
+    )
+    secret: Template | None = Field(
+        None,
+        description="The HMAC key or expected API key, usually `{{ secret('NAME') }}`.",
+        examples=["{{ secret('WEBSHOP_HOOK_SECRET') }}"],
+    )
+    previous_secret: Template | None = Field(None, description="A second accepted HMAC key while secrets are rotated.")
+    header: str = Field("X-Signature", description="Header carrying the signature or API key.")
+    prefix: str | None = Field(None, description="Text before the hex signature, e.g. `sha256=`.")
+    timestamp_header: str | None = Field(
+        None, description="Header with the Unix time signed together with the body (`<ts>.<body>`)."
+    )
+    tolerance: Duration = Field("5m", description="How far the signed timestamp may be from now.")
+    username: Template | None = Field(None, description="Expected user for `basic`.")
+    password: Template | None = Field(None, description="Expected password for `basic`.")
+
+
+class WebhookSpec(Model):
+    """Receive HTTP requests at a path; each accepted request becomes one run."""
+
+    path: str = Field(description="URL path of the webhook.", examples=["/hooks/webshop/orders"])
+    method: Literal["POST", "PUT", "PATCH"] = Field("POST", description="HTTP method accepted.")
+    auth: WebhookAuth | None = Field(None, description="How callers authenticate.")
+    schema_: str | None = Field(
+        None,
+        alias="schema",
+        description="JSON Schema file (under schemas/) the body must satisfy; otherwise 422.",
+        examples=["schemas/webshop_order.json"],
+    )
+    idempotency_key: Template | None = Field(
+        None,
+        description="Expression giving the delivery's identity; a repeat gets the first run's answer.",
+        examples=["{{ input.id }}"],
+    )
+    ordering_key: Template | None = Field(
+        None,
+        description="Runs with the same key execute one at a time, in acceptance order.",
+        examples=["{{ input.customer.id }}"],
+    )
+    mode: Literal["async", "sync"] = Field(
+        "async", description="`async`: 202 once committed; `sync`: wait for the flow's `respond` step."
+    )
+    sync_timeout: Duration = Field("10s", description="In sync mode, how long to wait before answering 202.")
+    max_body: str = Field("1MB", description="Largest body accepted (413 above it).", examples=["256KB"])
+
+
+class ScheduleSpec(Model):
+    """Fire on a cron expression or at a fixed interval."""
+
+    cron: str | None = Field(None, description="Five-field cron expression.", examples=["0 * * * *"])
+    every: Duration | None = Field(None, description="Fixed interval instead of cron.", examples=["15m"])
+    timezone: str = Field("UTC", description="IANA timezone the cron is read in.", examples=["Europe/Berlin"])
+    overlap: Literal["skip", "queue", "allow"] = Field(
+        "skip", description="What to do when the previous fire is still running."
+    )
+    misfire_grace: Duration = Field("5m", description="How late a missed fire may still run.")
+    input: AnyValue = Field(None, description="Payload given to each run.")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ScheduleSpec:
+        if (self.cron is None) == (self.every is None):
+            raise ValueError("give exactly one of `cron` or `every`")
+        return self
+
+
+class PollCursor(Model):
+    """The high-water mark a poll keeps between fires."""
+
+    param: str = Field(description="Parameter of the call that receives the cursor.", examples=["updated_since"])
+    value: Template = Field(
+        description="Expression computing the next cursor from `items` (the items just fetched).",
+        examples=["{{ items | map(attribute='updated_at') | max }}"],
+    )
+    initial: AnyValue = Field(None, description="Cursor for the very first poll.", examples=["2026-01-01T00:00:00Z"])
+
+
+class PollSpec(Model):
+    """Call an operation periodically; each new item becomes one run."""
+
+    call: str = Field(description="`connection.operation` to call.", examples=["billing.list_invoices"])
+    with_: dict[str, AnyValue] = Field(default_factory=dict, alias="with", description="Call parameters.")
+    every: Duration = Field(description="Interval between polls.", examples=["5m"])
+    cursor: PollCursor | None = Field(None, description="Persisted high-water mark.")
+    items: JsonPath = Field("$[*]", description="JSONPath selecting the items in the response.", examples=["$.data[*]"])
+    key: Template = Field(description="Identity of an item; a key seen before is skipped.", examples=["{{ item.id }}"])
+    backoff: Duration = Field("1m", description="First wait after the source fails (doubles up to `every` x 8).")
+
+
+class QueueSpec(Model):
+    """Consume messages from a broker connection."""
+
+    connection: str = Field(description="The broker connection.", examples=["events"])
+    subject: str = Field(description="Queue, subject, stream or topic.", examples=["crm.opportunity.closed"])
+    group: str | None = Field(None, description="Consumer group or durable name.")
+    idempotency_key: Template | None = Field(None, description="Identity of a message.")
+    ordering_key: Template | None = Field(None, description="Per-key ordering.")
+
+
+class EventSpec(Model):
+    """Run when another flow emits an event with this name."""
+
+    name: str = Field(description="Event name as emitted.", examples=["order.submitted"])
+    match: Expression | None = Field(None, description="Only events for which this is true.")
+
+
+class FileSpec(Model):
+    """Run once per file dropped into a file connection's folder."""
+
+    connection: str = Field(description="The file connection.", examples=["finance_drop"])
+    pattern: str = Field("*", description="Glob of file names.", examples=["*.csv"])
+    format: Literal["csv", "json", "ndjson", "text"] | None = Field(None, description="How to parse the file.")
+    every: Duration = Field("30s", description="How often the folder is scanned.")
+    per: Literal["file", "record"] = Field("file", description="One run per file, or per record in it.")
+
+
+class ManualSpec(Model):
+    """Run only when started through the API or `syncline run`."""
+
+    input_schema: str | None = Field(None, description="JSON Schema for the input.")
+
+
+class WebhookTrigger(Model):
+    webhook: WebhookSpec
+
+
+class ScheduleTrigger(Model):
+    schedule: ScheduleSpec
+
+
+class PollTrigger(Model):
+    poll: PollSpec
+
+
+class QueueTrigger(Model):
+    queue: QueueSpec
+
+
+class EventTrigger(Model):
+    event: EventSpec
+
+
+class FileTrigger(Model):
+    file: FileSpec
+
+
+class ManualTrigger(Model):
+    manual: ManualSpec
+
+
+TRIGGER_KINDS: dict[str, type[Model]] = {
+    "webhook": WebhookTrigger,
+    "schedule": ScheduleTrigger,
+    "poll": PollTrigger,
+    "queue": QueueTrigger,
+    "event": EventTrigger,
+    "file": FileTrigger,
+    "manual": ManualTrigger,
+}
+
+
+def _kind_of(value: Any, kinds: dict[str, type[Model]], prefix: str) -> str | None:
+    if isinstance(value, dict):
+        present = [k for k in kinds if k in value]
+        if len(present) == 1:
+            return f"{prefix}.{present[0]}"
+        return None
+    for key, cls in kinds.items():
+        if isinstance(value, cls):
+            return f"{prefix}.{key}"
+    return None
+
+
+def trigger_kind(value: Any) -> str | None:
+    return _kind_of(value, TRIGGER_KINDS, "trigger")
+
+
+Trigger = Annotated[
+    Annotated[WebhookTrigger, Tag("trigger.webhook")]
+    | Annotated[ScheduleTrigger, Tag("trigger.schedule")]
+    | Annotated[PollTrigger, Tag("trigger.poll")]
+    | Annotated[QueueTrigger, Tag("trigger.queue")]
+    | Annotated[EventTrigger, Tag("trigger.event")]
+    | Annotated[FileTrigger, Tag("trigger.file")]
+    | Annotated[ManualTrigger, Tag("trigger.manual")],
+    Discriminator(
+        trigger_kind,
+        custom_error_type="trigger_kind",
+        custom_error_message="a trigger needs exactly one of: " + ", ".join(TRIGGER_KINDS),
+    ),
+]
+
+# ------------------------------------------------------------------------------------------ steps
+
+RetryOn = Literal["timeout", "connect", "429", "5xx", "4xx", "any"] | Int
+
+
+DEFAULT_RETRY_ON: tuple[RetryOn, ...] = ("timeout", "connect", "429", "5xx")
+
+
+class Retry(Model):
+    """Retry a failing step with exponential backoff and full jitter."""
+
+    attempts: PositiveInt = Field(3, description="Total attempts including the first.", examples=[6])
+    backoff: Literal["exponential", "fixed"] = Field("exponential", description="How waits grow.")
+    initial: Duration = Field("1s", description="First wait.")
+    max: Duration = Field("5m", description="Longest wait between attempts.")
+    jitter: Bool = Field(True, description="Full jitter: wait a random time up to the computed wait.")
+    on: list[RetryOn] = Field(
+        default_factory=lambda: list(DEFAULT_RETRY_ON),
+        description="Failure classes retried: timeout, connect, 429, 5xx, 4xx, any, or status codes.",
+        examples=[["timeout", "connect", 429, "5xx"]],
+    )
+
+
+OnErrorAction = Literal["fail", "continue", "dead_letter"]
+
+
+class GotoAction(Model):
+    goto: str = Field(description="Id of the step to continue with.")
+
+
+OnError = OnErrorAction | GotoAction
+
+
+class StepBase(Model):
+    """Keys every step may take."""
+
+    id: Identifier | None = Field(
+        None, description="Step id, unique in the flow; `steps.<id>.output` refers to its output."
+    )
+    name: str | None = Field(None, description="Human-readable label.")
+    if_: Expression | None = Field(None, alias="if", description="Run the step only when this is true.")
+    retry: Retry | None = Field(None, description="Retry policy for this step.")
+    timeout: Duration | None = Field(None, description="Deadline for one attempt.", examples=["15s"])
+    on_error: OnError | None = Field(None, description="What happens when the step fails after its retries.")
+    idempotency_key: Template | None = Field(
+        None, description="Key sent with the call (default: a stable hash of flow, run and step)."
+    )
+    compensate: Step | None = Field(None, description="Step run (in reverse order) when the run later fails.")
+
+
+class ValidateSpec(Model):
+    schema_: str = Field(alias="schema", description="JSON Schema file.", examples=["schemas/webshop_order.json"])
+    data: AnyValue = Field("{{ input }}", description="What to validate.")
+
+
+class ValidateStep(StepBase):
+    """Check data against a JSON Schema; a mismatch fails the step with the failing path."""
+
+    validate_: str | ValidateSpec = Field(alias="validate", description="Schema file, or schema and data.")
+
+
+class MapStep(StepBase):
+    """Transform data with a Mapping (by name or file under mappings/)."""
+
+    map: str = Field(description="Mapping name or file.", examples=["mappings/webshop_order_to_erp.yaml"])
+    input: AnyValue = Field(None, description="What to map (default: the run's input).")
+
+
+class SetStep(StepBase):
+    """Set variables (`vars.<name>`)."""
+
+    set: dict[str, AnyValue] = Field(description="Variables to set.", examples=[{"total": "{{ input.total }}"}])
+
+
+class CallStep(StepBase):
+    """Call an operation of a connection."""
+
+    call: str = Field(description="`connection.operation`.", examples=["erp.create_sales_order"])
+    with_: dict[str, AnyValue] = Field(default_factory=dict, alias="with", description="Operation parameters.")
+
+
+class SwitchCase(Model):
+    when: Expression | None = Field(None, description="Condition; a case without `when` is the default.")
+    steps: list[Step] = Field(description="Steps of this branch.")
+
+
+class SwitchStep(StepBase):
+    """Run the steps of the first case whose `when` is true."""
+
+    switch: list[SwitchCase] = Field(min_length=1, description="Cases, tried in order.")
+
+
+class FilterStep(StepBase):
+    """Stop the run (status `filtered`) unless the condition holds."""
+
+    filter: Expression = Field(description="Keep going only when this is true.", examples=["{{ input.total > 0 }}"])
+
+
+class ForeachStep(StepBase):
+    """Run steps once per item of a list."""
+
+    foreach: Template = Field(description="The list to iterate.", examples=["{{ input.lines }}"])
+    as_: Identifier = Field("item", alias="as", description="Name of the current item.")
+    concurrency: PositiveInt = Field(1, description="Items processed at once.")
+    steps: list[Step] = Field(description="Steps run for each item.")
+
+
+class EmitSpec(Model):
+    event: str = Field(description="Event name.", examples=["order.submitted"])
+    data: AnyValue = Field(None, description="Event payload.")
+    key: Template | None = Field(None, description="Ordering/correlation key of the event.")
+
+
+class EmitStep(StepBase):
+    """Emit an internal event (committed with the step) that event-triggered flows receive."""
+
+    emit: EmitSpec
+
+
+class WaitSpec(Model):
+    event: str = Field(description="Event to wait for.", examples=["erp.order.acknowledged"])
+    match: Expression | None = Field(None, description="Which event belongs to this run.")
+    timeout: Duration = Field(description="How long to wait.", examples=["2h"])
+    on_timeout: Literal["fail", "continue", "dead_letter"] = Field("fail", description="When it times out.")
+
+
+class WaitStep(StepBase):
+    """Wait for an event (e.g. an acknowledgement) before going on."""
+
+    wait: WaitSpec
+
+
+class TransitionSpec(Model):
+    machine: str = Field(description="State machine name.", examples=["order-lifecycle"])
+    key: Template = Field(description="Entity key.", examples=["{{ input.id }}"])
+    to: str = Field(description="Target state.", examples=["submitted"])
+
+
+class TransitionStep(StepBase):
+    """Move an entity to a state of its state machine."""
+
+    transition: TransitionSpec
+
+
+class FailSpec(Model):
+    code: str = Field(description="Business exception code.", examples=["CUSTOMER_NOT_IN_ERP"])
+    message: Template = Field(description="What went wrong, for the owning team.")
+    route_to: str | None = Field(None, description="Team to route to (default: the flow's owner).")
+
+
+class FailStep(StepBase):
+    """End the run as a business exception with a code."""
+
+    fail: FailSpec
+
+
+class RespondSpec(Model):
+    status: Int = Field(200, ge=100, le=599, description="HTTP status.")
+    body: AnyValue = Field(None, description="Response body.")
+    headers: dict[str, Template] = Field(default_factory=dict, description="Response headers.")
+
+
+class RespondStep(StepBase):
+    """Answer a sync webhook caller."""
+
+    respond: RespondSpec
+
+
+class ReconcileSide(Model):
+    call: str = Field(description="`connection.operation` listing records.")
+    with_: dict[str, AnyValue] = Field(default_factory=dict, alias="with")
+    items: JsonPath = Field("$[*]", description="Records in the response.")
+
+
+class ReconcileSpec(Model):
+    left: ReconcileSide
+    right: ReconcileSide
+    key: Template = Field(description="Record key, evaluated per record as `item`.", examples=["{{ item.id }}"])
+    fields: list[str] = Field(default_factory=list, description="Fields compared.")
+    tolerance: dict[str, Any] = Field(default_factory=dict, description="Allowed numeric difference per field.")
+
+
+class ReconcileStep(StepBase):
+    """Compare two systems' records by key and report mismatches."""
+
+    reconcile: ReconcileSpec
+
+
+class SubflowStep(StepBase):
+    """Run another flow with this input and use its output."""
+
+    flow: str = Field(description="Name of the flow.", examples=["enrich-customer"])
+    with_: AnyValue = Field(None, alias="with", description="Input of the sub-flow.")
+
+
+STEP_KINDS: dict[str, type[StepBase]] = {
+    "validate": ValidateStep,
+    "map": MapStep,
+    "set": SetStep,
+    "call": CallStep,
+    "switch": SwitchStep,
+    "filter": FilterStep,
+    "foreach": ForeachStep,
+    "emit": EmitStep,
+    "wait": WaitStep,
+    "transition": TransitionStep,
+    "fail": FailStep,
+    "respond": RespondStep,
+    "reconcile": ReconcileStep,
+    "flow": SubflowStep,
+}
+
+
+def step_kind(value: Any) -> str | None:
+    return _kind_of(value, STEP_KINDS, "step")  # type: ignore[arg-type]
+
+
+def kind_of_step(step: StepBase) -> str:
+    for key, cls in STEP_KINDS.items():
+        if type(step) is cls:
+            return key
+    raise TypeError(type(step).__name__)
+
+
+Step = Annotated[
+    Annotated[ValidateStep, Tag("step.validate")]
+    | Annotated[MapStep, Tag("step.map")]
+    | Annotated[SetStep, Tag("step.set")]
+    | Annotated[CallStep, Tag("step.call")]
+    | Annotated[SwitchStep, Tag("step.switch")]
+    | Annotated[FilterStep, Tag("step.filter")]
+    | Annotated[ForeachStep, Tag("step.foreach")]
+    | Annotated[EmitStep, Tag("step.emit")]
+    | Annotated[WaitStep, Tag("step.wait")]
+    | Annotated[TransitionStep, Tag("step.transition")]
+    | Annotated[FailStep, Tag("step.fail")]
+    | Annotated[RespondStep, Tag("step.respond")]
+    | Annotated[ReconcileStep, Tag("step.reconcile")]
+    | Annotated[SubflowStep, Tag("step.flow")],
+    Discriminator(
+        step_kind,
+        custom_error_type="step_kind",
+        custom_error_message="a step needs exactly one of: " + ", ".join(STEP_KINDS),
+    ),
+]
+
+# ------------------------------------------------------------------------------------------- flow
+
+
+class Source(Model):
+    system: str = Field(description="System the flow's data comes from.", examples=["webshop"])
+    entity: str = Field(description="Entity the data describes.", examples=["order"])
+
+
+class ExceptionNotice(Model):
+    """Notify someone of a business exception through a connection."""
+
+    call: str = Field(description="`connection.operation` to call.", examples=["teams.post_message"])
+    with_: dict[str, AnyValue] = Field(default_factory=dict, alias="with", description="Operation parameters.")
+
+
+class Flow(Document):
+    """A trigger and the steps run for each event it delivers."""
+
+    kind: Literal["Flow"] = Field("Flow", description="Document kind.")
+    owner: str | None = Field(None, description="Team that receives this flow's business exceptions.")
+    labels: dict[str, str] = Field(default_factory=dict, description="Free labels.")
+    source: Source | None = Field(None, description="System and entity the data comes from (ownership).")
+    trigger: Trigger = Field(description="What starts a run.")
+    vars: dict[str, AnyValue] = Field(default_factory=dict, description="Initial variables (`vars.<name>`).")
+    business_keys: dict[str, Template] = Field(
+        default_factory=dict,
+        description="Keys a run can be found by (lineage), e.g. `order: '{{ input.id }}'`.",
+        examples=[{"order": "{{ input.id }}"}],
+    )
+    correlation_id: Template | None = Field(None, description="Expression for the correlation id.")
+    steps: list[Step] = Field(min_length=1, description="Steps run in order.")
+    on_failure: Literal["dead_letter", "fail"] = Field(
+        "dead_letter", description="Where a failed run goes: the dead-letter queue (default) or just failed."
+    )
+    on_exception: ExceptionNotice | None = Field(
+        None,
+        description="A call made when the run ends in a business exception (e.g. notify the owning team); "
+        "`exception` (code, message, route_to) is in scope.",
+    )
+    timeout: Duration | None = Field(None, description="Deadline for a whole run.")
+    version: Name | None = Field(None, description="Optional version label shown in run history.")
+
+
+StepBase.model_rebuild()
+for _cls in (*STEP_KINDS.values(), SwitchCase, Flow):
+    _cls.model_rebuild()  # type: ignore[attr-defined]

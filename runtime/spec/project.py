@@ -1,0 +1,43 @@
+"""`kind: Project` (syncline.yaml): the project's name, store, defaults and folder layout."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from runtime.spec.common import Document, Duration, Model
+from runtime.spec.flow import Retry
+
+
+class Paths(Model):
+    """Where the other documents live, relative to syncline.yaml."""
+
+    systems: str = Field("systems", description="Connections.")
+    governance: str = Field("governance", description="Ownership, policies and state machines.")
+    flows: str = Field("flows", description="Flows.")
+    mappings: str = Field("mappings", description="Mappings and Jinja2 templates.")
+    schemas: str = Field("schemas", description="JSON Schemas.")
+    tests: str = Field("tests/flows", description="FlowTests.")
+
+
+class Defaults(Model):
+    """Defaults applied to every flow unless the flow or step says otherwise."""
+
+    retry: Retry | None = Field(None, description="Retry policy for `call` steps.")
+    timeout: Duration = Field("30s", description="Timeout of one step attempt.")
+    on_failure: Literal["dead_letter", "fail"] = Field("dead_letter", description="Where failed runs go.")
+    hop_limit: int = Field(5, ge=1, le=100, description="Largest flow chain a message may travel.")
+
+
+class Project(Document):
+    """The project file: name, store and defaults."""
+
+    kind: Literal["Project"] = Field("Project", description="Document kind.")
+    store: str | None = Field(
+        None,
+        description="Store URL; default `sqlite:///.syncline/syncline.db` in the project folder.",
+        examples=["sqlite:///.syncline/syncline.db", "postgresql://syncline@db/syncline"],
+    )
+    paths: Paths = Field(default_factory=Paths, description="Folder layout.")
+    defaults: Defaults = Field(default_factory=Defaults, description="Defaults for flows.")

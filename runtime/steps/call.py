@@ -1,0 +1,86 @@
+"""`call`: call an operation of a connection through its connector.
+
+Parameters (`with:`) are rendered, then the operation's own templated fields are rendered with
+`params`; the idempotency key defaults to a stable hash of (flow, run, step) so a repeated attempt
+or a resumed run sends the same key. In a dry run, operations that write are listed, not called.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from runtime.connector_api import CallRequest
+from runtime.engine.context import CallLog, StepCall
+from runtime.policy.guard import SUPPRESSED, before_call
+from runtime.spec.flow import CallStep
+
+
+def default_idempotency_key(flow: str, run_id: str, step_key: str) -> str:
+    return hashlib.sha256(f"{flow}\x1f{run_id}\x1f{step_key}".encode()).hexdigest()[:32]
+
+
+class CallHandler:
+    kind = "call"
+
+    def compile(self, step: Any, compiler: Any, compiled: Any) -> dict[str, Any]:
+        assert isinstance(step, CallStep)
+        return {
+            "operation": compiler.operation(step.call),
+            "params": compiler.value(dict(step.with_), f"{compiled.id}.with"),
+        }
+
+    async def execute(self, call: StepCall) -> Any:
+        operation = call.step.fields["operation"]
+        params = call.render(call.step.fields["params"])
+        call.input = params
+        if call.step.idempotency_key is not None:
+            key = str(call.render(call.step.idempotency_key))
+        else:
+            key = default_idempotency_key(call.state.flow.name, call.state.root_run_id, call.key)
+        return await call.executor.invoke(call, operation, params, key)
+
+
+async def invoke_operation(call: StepCall, operation: Any, params: Any, key: str | None) -> Any:
+    """Render the operation for `params` and call it (shared by call, reconcile and poll)."""
+    executor = call.executor
+    spec = operation.fields.render({**call.service_scope(), "params": params})
+    log = CallLog(
+        step=call.key,
+        operation=operation.target,
+        params=params,
+        idempotency_key=key,
+        effect=operation.effect,
+        attempt=call.attempt,
+    )
+    call.state.calls.append(log)
+    if before_call(call, operation, params) == SUPPRESSED:
+        log.status = "suppressed"
+        return {"suppressed": "echo", "system": operation.system}
+    if executor.dry_run and operation.effect != "read":
+        log.status = "planned"
+        return {"dry_run": True, "operation": operation.target}
+    await executor.flush(call.state.run.id)  # the journal is complete before a side effect
+    connector = await executor.connectors.get(operation.connection, call.state)
+    request = CallRequest(
+        operation=operation.name,
+        spec=spec if isinstance(spec, dict) else {},
+        params=params,
+        idempotency_key=key,
+        headers=call.outgoing_headers(),
+        timeout=call.step.timeout,
+        dry_run=False,
+    )
+    try:
+        async with executor.limits.around(operation):
+            result = await connector.call(request)
+    except Exception as exc:
+        log.status = "error"
+        log.error = call.executor.secrets.redact(str(exc))
+        raise
+    log.status = "ok"
+    log.output = result.output
+    return result.output
+
+
+HANDLER = CallHandler()

@@ -1,0 +1,40 @@
+"""`emit`: an internal event, stored in the same transaction as the step that emits it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runtime.engine.context import StepCall
+from runtime.spec.flow import EmitStep
+from runtime.store.base import EventRecord
+
+
+class EmitHandler:
+    kind = "emit"
+
+    def compile(self, step: Any, compiler: Any, compiled: Any) -> dict[str, Any]:
+        assert isinstance(step, EmitStep)
+        spec = step.emit
+        return {
+            "event": spec.event,
+            "data": compiler.value(spec.data, f"{compiled.id}.data"),
+            "key": compiler.value(spec.key, f"{compiled.id}.key") if spec.key else None,
+        }
+
+    async def execute(self, call: StepCall) -> Any:
+        fields = call.step.fields
+        data = call.render(fields["data"])
+        key = call.render(fields["key"]) if fields["key"] is not None else None
+        call.events.append(
+            EventRecord(
+                name=fields["event"],
+                data=data,
+                key=None if key is None else str(key),
+                source_run_id=call.state.run.id,
+                source_step=call.key,
+            )
+        )
+        return {"event": fields["event"], "data": data}
+
+
+HANDLER = EmitHandler()

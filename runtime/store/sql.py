@@ -1,0 +1,869 @@
+"""`SqlStore`: the `Store` protocol on SQLAlchemy 2 Core, for SQLite (default) and PostgreSQL.
+
+URLs: `sqlite:///path/to/file.db` (`?synchronous=normal` trades the last commits before a power cut
+for speed, default `full`; `?busy_timeout=<ms>`, default 10000; `?max_page_count=<pages>` caps the
+file's size, as a quota or to test a full disk) and `postgresql://user@host/db`
+(driven by psycopg 3; `?pool_size=<n>`, default 5; other query options go to libpq).
+
+Threads and transactions (the event loop never runs SQL):
+- SQLite: one writer thread per store with one connection runs every write. It takes the queued
+  writes that are waiting, up to 64, and runs them in one `BEGIN IMMEDIATE` transaction (group
+  commit: one fsync for all of them); each caller gets its result only after that commit. If any
+  of them fails, nothing of the batch is committed and each is run again alone, so only the failing
+  one sees its error. `BEGIN IMMEDIATE` takes the file's write lock up front, so several processes
+  (or stores) on one file are serialised by SQLite itself and a uniqueness check cannot race.
+  Reads run on a small thread pool with their own connections (WAL: readers never block the writer).
+- PostgreSQL: reads and writes run on a small thread pool, one transaction per call, READ
+  COMMITTED. Uniqueness rests on unique indexes (`INSERT ... ON CONFLICT DO NOTHING`, then select),
+  claims on `SELECT ... FOR UPDATE SKIP LOCKED`, a run's journal on a row lock of the run, and event
+  ids on a transaction-scoped advisory lock (ids then commit in order). Connections are checked
+  before use (`pool_pre_ping`), so a restarted server costs the calls made while it is down
+  (`StoreError`) and nothing after.
+
+Every SQLAlchemy/driver error becomes a `StoreError` naming the database without its password;
+statement parameters (payloads) never appear in messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Executable,
+    bindparam,
+    case,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql as pg
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+
+from runtime.expr.jsonvalues import dumps
+from runtime.store import migrations
+from runtime.store.base import (
+    CreatedRun,
+    DeadLetter,
+    EventRecord,
+    NewRun,
+    RunChanges,
+    RunFilter,
+    RunRecord,
+    StepRecord,
+    StoreError,
+    new_run_id,
+)
+from runtime.store.schema import (
+    business_key_rows,
+    change_values,
+    cursors,
+    dead_letter_record,
+    dead_letters,
+    decode_cursor,
+    due_clause,
+    entity_states,
+    event_record,
+    event_row,
+    events,
+    is_conflict,
+    new_run_row,
+    not_blocked_clause,
+    poll_items,
+    run_keys,
+    run_record,
+    runs,
+    schedule_fires,
+    step_record,
+    step_row,
+    steps,
+)
+
+T = TypeVar("T")
+Job = Callable[[Connection], T]
+Row = dict[str, Any]
+
+PG_EVENTS_LOCK = 0x53594E434C4E4556 >> 1  # advisory lock serialising event inserts ("SYNCLNEV")
+SQLITE_SYNCHRONOUS = ("off", "normal", "full", "extra")
+MAX_BATCH = 64
+
+
+# ---- URLs ----
+
+
+@dataclass(frozen=True)
+class _Target:
+    url: URL  # what SQLAlchemy connects to (our own options removed)
+    dialect: str  # "sqlite" | "postgresql"
+    label: str  # for messages: no password
+    synchronous: str = "full"
+    busy_timeout_ms: int = 10_000
+    max_page_count: int | None = None  # SQLite: PRAGMA max_page_count on every connection
+    pool_size: int = 5
+
+
+def _int_option(url: URL, name: str, default: int, label: str) -> int:
+    raw = url.query.get(name)
+    if raw is None:
+        return default
+    text = raw if isinstance(raw, str) else raw[-1]
+    if not text.isdigit() or int(text) < 1:
+        raise StoreError(f"{label}: option {name}={text!r} must be a positive integer")
+    return int(text)
+
+
+def parse_url(text: str) -> _Target:
+    """Check a store URL and split it into the SQLAlchemy URL and Syncline's own options."""
+    try:
+        url = make_url(text)
+    except (ArgumentError, ValueError):
+        scheme = text.split("://", 1)[0] if "://" in text else ""
+        raise StoreError(f"invalid store URL (scheme {scheme!r}); expected sqlite:///path or postgresql://…") from None
+    driver = url.drivername
+    if driver in ("sqlite", "sqlite+pysqlite"):
+        label = f"sqlite {url.database}"
+        if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
+            raise StoreError(
+                "sqlite store URL needs a file path (sqlite:///path/to/syncline.db); use memory:// for tests"
+            )
+        raw_sync = url.query.get("synchronous", "full")
+        synchronous = (raw_sync if isinstance(raw_sync, str) else raw_sync[-1]).lower()
+        if synchronous not in SQLITE_SYNCHRONOUS:
+            raise StoreError(f"{label}: synchronous={synchronous!r} is not one of {', '.join(SQLITE_SYNCHRONOUS)}")
+        busy = _int_option(url, "busy_timeout", 10_000, label)
+        pages = _int_option(url, "max_page_count", 0, label) or None
+        url = url.set(drivername="sqlite+pysqlite").difference_update_query(
+            ["synchronous", "busy_timeout", "max_page_count"]
+        )
+        return _Target(url, "sqlite", label, synchronous=synchronous, busy_timeout_ms=busy, max_page_count=pages)
+    if driver in ("postgresql", "postgres", "postgresql+psycopg"):
+        url = url.set(drivername="postgresql+psycopg")
+        label = f"postgresql {url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
+        pool_size = _int_option(url, "pool_size", 5, label)
+        url = url.difference_update_query(["pool_size"])
+        return _Target(url, "postgresql", label, pool_size=pool_size)
+    raise StoreError(f"unsupported store URL scheme {driver.split('+')[0]!r}; use sqlite:///path or postgresql://…")
+
+
+# ---- the writer thread (SQLite) ----
+
+
+@dataclass
+class _Work(Generic[T]):
+    fn: Job[T]
+    future: concurrent.futures.Future[T]
+
+
+class _Writer:
+    """One thread and one connection that run write jobs, batching waiting ones into one transaction."""
+
+    def __init__(self, store: SqlStore, engine: Engine) -> None:
+        self._store = store
+        self._engine = engine
+        self._queue: queue.SimpleQueue[_Work[Any] | None] = queue.SimpleQueue()
+        self._conn: Connection | None = None
+        self._stopped = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, name="syncline-store-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Job[T]) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        with self._lock:
+            if self._stopped:
+                raise StoreError(f"{self._store.label}: the store is closed")
+            self._queue.put(_Work(fn, future))
+        return future
+
+    def stop(self) -> None:
+        """Finish the queued writes, then end the thread."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            self._queue.put(None)
+        self._thread.join()
+
+    def _loop(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    work = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if work is None:
+                    stopping = True
+                    break
+                batch.append(work)
+            live = [work for work in batch if work.future.set_running_or_notify_cancel()]
+            if live:
+                self._run(live)
+        self._discard()
+
+    def _run(self, batch: list[_Work[Any]]) -> None:
+        if len(batch) > 1:
+            started = False
+
+            def run_all(conn: Connection) -> list[Any]:
+                nonlocal started
+                started = True
+                return [work.fn(conn) for work in batch]
+
+            try:
+                results = self._transaction(run_all)
+            except StoreError as exc:
+                if not started:  # BEGIN failed (lock timeout, I/O): the database is the problem, not a job
+                    for work in batch:
+                        work.future.set_exception(StoreError(str(exc)))
+                    return
+            except Exception:
+                pass
+            else:
+                for work, result in zip(batch, results, strict=True):
+                    work.future.set_result(result)
+                return
+            # a job or the commit failed and nothing of the batch was committed: run each alone, so
+            # only the culprit sees an error
+        for work in batch:
+            try:
+                result = self._transaction(work.fn)
+            except BaseException as exc:
+                work.future.set_exception(exc)
+            else:
+                work.future.set_result(result)
+
+    def _transaction(self, fn: Job[T]) -> T:
+        try:
+            if self._conn is None:
+                self._conn = self._engine.connect().execution_options(syncline_immediate=True)
+            with self._conn.begin():
+                return fn(self._conn)
+        except (SQLAlchemyError, sqlite3.Error) as exc:  # sqlite3's own: from the raw hot-path statements
+            self._recover()
+            raise self._store.error(exc) from exc
+
+    def _recover(self) -> None:
+        """After a failed transaction: keep a healthy connection (rolled back), drop a broken one."""
+        conn = self._conn
+        if conn is None:
+            return
+        if conn.invalidated or conn.closed:
+            self._discard()
+            return
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+        except SQLAlchemyError:
+            self._discard()
+
+    def _discard(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.invalidate()
+                conn.close()
+            except SQLAlchemyError:
+                pass
+
+
+# ---- statements that differ by dialect ----
+
+
+class _Statements:
+    """Inserts that skip duplicates or update, prepared once per dialect."""
+
+    def __init__(self, dialect: str) -> None:
+        make = pg.insert if dialect == "postgresql" else sqlite.insert
+        self.insert_run: Executable = insert(runs).returning(runs.c.seq)
+        self.insert_run_once: Executable = (
+            make(runs).on_conflict_do_nothing(index_elements=["flow", "idempotency_key"]).returning(runs.c.seq)
+        )
+        self.insert_poll_item_once: Executable = (
+            make(poll_items)
+            .on_conflict_do_nothing(index_elements=["trigger_id", "item_key"])
+            .returning(poll_items.c.item_key)
+        )
+        self.insert_fire_once: Executable = (
+            make(schedule_fires)
+            .on_conflict_do_nothing(index_elements=["schedule_id", "fire_time"])
+            .returning(schedule_fires.c.schedule_id)
+        )
+        self.insert_state_once: Executable = (
+            make(entity_states)
+            .on_conflict_do_nothing(index_elements=["machine", "key"])
+            .returning(entity_states.c.machine)
+        )
+        upsert = make(cursors)
+        self.upsert_cursor: Executable = upsert.on_conflict_do_update(
+            index_elements=["trigger_id"],
+            set_={"value": upsert.excluded.value, "updated_at": upsert.excluded.updated_at},
+        )
+
+
+# Hot statements, built once (building one costs about as much as running it on SQLite).
+_LOCK_RUN = select(runs.c.seq).where(runs.c.id == bindparam("run_id")).with_for_update(key_share=True)
+_LAST_STEP = select(func.coalesce(func.max(steps.c.seq), 0)).where(steps.c.run_id == bindparam("run_id"))
+_INSERT_STEP = insert(steps)
+_INSERT_EVENTS = insert(events)
+_INSERT_KEYS = insert(run_keys)
+_EVENTS_LOCK = select(func.pg_advisory_xact_lock(PG_EVENTS_LOCK))
+_RUN_BY_ID = select(runs).where(runs.c.id == bindparam("run_id"))
+_RUN_BY_KEY = select(runs).where(runs.c.flow == bindparam("flow"), runs.c.idempotency_key == bindparam("key"))
+_KEYS_OF = select(run_keys.c.run_id, run_keys.c.name, run_keys.c.value).where(
+    run_keys.c.run_id.in_(bindparam("ids", expanding=True))
+)
+_JOURNAL = select(steps).where(steps.c.run_id == bindparam("run_id")).order_by(steps.c.seq)
+_EVENTS_AFTER = select(events).where(events.c.id > bindparam("after")).order_by(events.c.id).limit(bindparam("limit"))
+_HELD = (runs.c.id == bindparam("b_run_id"), runs.c.lease_owner == bindparam("b_worker"), runs.c.status == "running")
+_RENEW = update(runs).where(*_HELD).values(lease_expires=bindparam("b_expires"))
+_RELEASE = update(runs).where(*_HELD).values(status="queued", lease_owner=None, lease_expires=None)
+_UPDATES: dict[tuple[str, ...], Executable] = {}
+
+
+def _update_run_statement(names: tuple[str, ...]) -> Executable:
+    """`UPDATE runs SET <names> WHERE id = :b_run_id`, one per set of changed fields."""
+    stmt = _UPDATES.get(names)
+    if stmt is None:
+        stmt = update(runs).where(runs.c.id == bindparam("b_run_id")).values({n: bindparam(f"v_{n}") for n in names})
+        _UPDATES[names] = stmt
+    return stmt
+
+
+# ---- the work done inside one transaction ----
+
+
+def _records(conn: Connection, rows: Sequence[Mapping[Any, Any]]) -> list[RunRecord]:
+    """Run rows plus their business keys, as records."""
+    if not rows:
+        return []
+    keys: dict[str, dict[str, str]] = {}
+    for run_id, name, value in conn.execute(_KEYS_OF, {"ids": [row["id"] for row in rows]}):
+        keys.setdefault(run_id, {})[name] = value
+    return [run_record(row, keys.get(row["id"], {})) for row in rows]
+
+
+def _create(conn: Connection, st: _Statements, row: Row, keys: dict[str, str]) -> CreatedRun:
+    if row["idempotency_key"] is None:
+        seq = conn.execute(st.insert_run, row).scalar_one()
+    else:
+        seq = conn.execute(st.insert_run_once, row).scalar()
+        if seq is None:  # the key exists (committed: ON CONFLICT waited for any writer of it)
+            existing = conn.execute(_RUN_BY_KEY, {"flow": row["flow"], "key": row["idempotency_key"]}).mappings().one()
+            conflict = is_conflict(existing["request_hash"], row["request_hash"])
+            return CreatedRun(_records(conn, [existing])[0], created=False, conflict=conflict)
+    if keys:
+        conn.execute(_INSERT_KEYS, business_key_rows(row["id"], keys))
+    return CreatedRun(run_record({**row, "seq": seq}, keys), created=True)
+
+
+def _prepare(new: NewRun, now: float) -> tuple[Row, dict[str, str]]:
+    row = new_run_row(new, run_id=new_run_id(now), now=now)
+    return row, {str(k): str(v) for k, v in new.business_keys.items()}
+
+
+def _claim(conn: Connection, worker: str, now: float, lease: float, limit: int) -> list[RunRecord]:
+    candidate = runs.alias("candidate")
+    earlier = runs.alias("earlier")
+    pick = (
+        select(candidate.c.seq)
+        .where(due_clause(candidate, now), not_blocked_clause(candidate, earlier))
+        .order_by(candidate.c.seq)
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite holds the write lock already
+    )
+    stmt = (
+        update(runs)
+        .where(runs.c.seq.in_(pick))
+        .values(
+            status="running",
+            lease_owner=worker,
+            lease_expires=now + lease,
+            started_at=func.coalesce(runs.c.started_at, now),
+        )
+        .returning(*runs.c)
+    )
+    rows = sorted(conn.execute(stmt).mappings().all(), key=lambda row: int(row["seq"]))
+    return _records(conn, rows)
+
+
+def _raw_sqlite(conn: Connection) -> Any:
+    """The sqlite3 connection under `conn` (same transaction), or None on other databases.
+
+    The hottest writes (a step record, a run update) go straight to sqlite3 there: SQLAlchemy's
+    per-statement work costs about 15 times the statement itself and holds the GIL while it does."""
+    if conn.dialect.name != "sqlite":
+        return None
+    return conn.connection.driver_connection
+
+
+def _plain(value: Any) -> Any:
+    """What SQLAlchemy's column types would bind: times read back from JSON are Decimals."""
+    return float(value) if isinstance(value, Decimal) else value
+
+
+_RAW_RUN_EXISTS = f"SELECT 1 FROM {runs.name} WHERE id = ?"
+_RAW_LAST_STEP = f"SELECT coalesce(max(seq), 0) FROM {steps.name} WHERE run_id = ?"
+
+
+def _record_step(conn: Connection, step: Row, event_rows: list[Row]) -> StepRecord:
+    run_id = step["run_id"]
+    raw = _raw_sqlite(conn)
+    if raw is not None and not event_rows:
+        if raw.execute(_RAW_RUN_EXISTS, (run_id,)).fetchone() is None:
+            raise KeyError(run_id)
+        (last,) = raw.execute(_RAW_LAST_STEP, (run_id,)).fetchone()
+        step = {**step, "seq": int(last) + 1}
+        names = [name for name in step if name in steps.c]
+        raw.execute(
+            f"INSERT INTO {steps.name} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
+            [_plain(step[name]) for name in names],
+        )
+        return step_record(step)
+    # PostgreSQL: the row lock serialises steps of one run, and the max is read after it is granted
+    if conn.execute(_LOCK_RUN, {"run_id": run_id}).first() is None:
+        raise KeyError(run_id)
+    last = conn.execute(_LAST_STEP, {"run_id": run_id}).scalar_one()
+    step = {**step, "seq": int(last) + 1}
+    conn.execute(_INSERT_STEP, step)
+    if event_rows:
+        if conn.dialect.name == "postgresql":
+            conn.execute(_EVENTS_LOCK)  # held to commit: event ids become visible in id order
+        conn.execute(_INSERT_EVENTS, event_rows)
+    return step_record(step)
+
+
+def _dead_letter(conn: Connection, run_id: str, reason: str, error_text: str, now: float) -> None:
+    flow = conn.execute(
+        update(runs)
+        .where(runs.c.id == run_id)
+        .values(status="dead_lettered", finished_at=now, lease_owner=None, lease_expires=None)
+        .returning(runs.c.flow)
+    ).scalar()
+    if flow is None:
+        raise KeyError(run_id)
+    conn.execute(delete(dead_letters).where(dead_letters.c.run_id == run_id))
+    conn.execute(
+        insert(dead_letters),
+        {"run_id": run_id, "flow": flow, "reason": reason, "error": error_text, "created_at": now},
+    )
+
+
+def _accept_poll(
+    conn: Connection,
+    st: _Statements,
+    trigger_id: str,
+    prepared: list[tuple[str, Row, dict[str, str]]],
+    cursor_text: str,
+    now: float,
+) -> list[CreatedRun]:
+    created: list[CreatedRun] = []
+    seen: set[str] = set()
+    for item_key, row, keys in prepared:
+        if item_key in seen:
+            continue
+        seen.add(item_key)
+        item = {"trigger_id": trigger_id, "item_key": item_key, "run_id": row["id"], "created_at": now}
+        if conn.execute(st.insert_poll_item_once, item).first() is None:
+            continue  # seen by an earlier poll
+        result = _create(conn, st, row, keys)
+        if not result.created:
+            conn.execute(
+                update(poll_items)
+                .where(poll_items.c.trigger_id == trigger_id, poll_items.c.item_key == item_key)
+                .values(run_id=result.run.id)
+            )
+        created.append(result)
+    conn.execute(st.upsert_cursor, {"trigger_id": trigger_id, "value": cursor_text, "updated_at": now})
+    return created
+
+
+def _record_fire(
+    conn: Connection, st: _Statements, schedule_id: str, fire_time: float, row: Row, keys: dict[str, str], now: float
+) -> CreatedRun | None:
+    fire = {"schedule_id": schedule_id, "fire_time": fire_time, "run_id": row["id"], "created_at": now}
+    if conn.execute(st.insert_fire_once, fire).first() is None:
+        return None
+    result = _create(conn, st, row, keys)
+    if not result.created:
+        conn.execute(
+            update(schedule_fires)
+            .where(schedule_fires.c.schedule_id == schedule_id, schedule_fires.c.fire_time == fire_time)
+            .values(run_id=result.run.id)
+        )
+    return result
+
+
+def _set_state(
+    conn: Connection, st: _Statements, machine: str, key: str, state: str, expected: str | None, run_id: str, now: float
+) -> bool:
+    values = {"machine": machine, "key": key, "state": state, "run_id": run_id, "updated_at": now}
+    if expected is None:
+        return conn.execute(st.insert_state_once, values).first() is not None
+    changed = conn.execute(
+        update(entity_states)
+        .where(entity_states.c.machine == machine, entity_states.c.key == key, entity_states.c.state == expected)
+        .values(state=state, run_id=run_id, updated_at=now)
+    )
+    return changed.rowcount == 1
+
+
+def _list_runs(conn: Connection, f: RunFilter) -> list[RunRecord]:
+    query = select(runs).order_by(runs.c.seq.desc()).limit(f.limit)
+    if f.before_seq is not None:
+        query = query.where(runs.c.seq < f.before_seq)
+    if f.flow is not None:
+        query = query.where(runs.c.flow == f.flow)
+    if f.status is not None:
+        query = query.where(runs.c.status.in_(list(f.status)))
+    if f.correlation_id is not None:
+        query = query.where(runs.c.correlation_id == f.correlation_id)
+    if f.business_key is not None:
+        name, value = f.business_key
+        query = query.where(
+            runs.c.id.in_(select(run_keys.c.run_id).where(run_keys.c.name == name, run_keys.c.value == value))
+        )
+    if f.since is not None:
+        query = query.where(runs.c.created_at >= f.since)
+    if f.until is not None:
+        query = query.where(runs.c.created_at < f.until)
+    return _records(conn, conn.execute(query).mappings().all())
+
+
+def _queue_stats(conn: Connection, now: float) -> dict[str, float]:
+    since = case(
+        (runs.c.status == literal_column("'running'"), runs.c.lease_expires),
+        else_=func.coalesce(runs.c.due_at, runs.c.created_at),
+    )
+    depth, oldest = conn.execute(select(func.count(), func.min(since)).where(due_clause(runs, now))).one()
+    running = conn.execute(
+        select(func.count()).where(runs.c.status == literal_column("'running'"), runs.c.lease_expires > now)
+    ).scalar_one()
+    age = max(0.0, now - float(oldest)) if depth else 0.0
+    return {"depth": float(depth), "oldest_age": age, "running": float(running)}
+
+
+# ---- the store ----
+
+
+class SqlStore:
+    """The `Store` protocol on SQLite or PostgreSQL; see the module docstring."""
+
+    def __init__(self, url: str) -> None:
+        self._target = parse_url(url)
+        self._password = self._target.url.password
+        self._st = _Statements(self._target.dialect)
+        self._engine: Engine | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._writer: _Writer | None = None
+        self._open = False
+
+    @property
+    def dialect(self) -> str:
+        return self._target.dialect
+
+    @property
+    def label(self) -> str:
+        """The database, for messages (never with a password)."""
+        return self._target.label
+
+    def __repr__(self) -> str:
+        return f"SqlStore({self.label!r})"
+
+    def error(self, exc: BaseException) -> StoreError:
+        """Translate a SQLAlchemy/driver error into a `StoreError` that names no password or payload."""
+        orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+        lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
+        detail = lines[0] if lines else type(orig).__name__
+        if self._password:
+            detail = detail.replace(str(self._password), "***")
+        return StoreError(f"{self.label}: {detail}")
+
+    # ---- lifecycle ----
+
+    def _create_engine(self) -> Engine:
+        target = self._target
+        if target.dialect == "postgresql":
+            return create_engine(
+                target.url,
+                pool_size=target.pool_size,
+                max_overflow=2,
+                pool_timeout=30,
+                pool_pre_ping=True,
+                hide_parameters=True,
+                connect_args={"connect_timeout": 5, "application_name": "syncline"},
+            )
+        engine = create_engine(
+            target.url,
+            pool_size=4,
+            max_overflow=4,
+            hide_parameters=True,
+            connect_args={"check_same_thread": False},
+        )
+        pragmas = (
+            f"PRAGMA busy_timeout = {target.busy_timeout_ms}",
+            "PRAGMA journal_mode = WAL",
+            f"PRAGMA synchronous = {target.synchronous.upper()}",
+            "PRAGMA foreign_keys = ON",
+            *([f"PRAGMA max_page_count = {target.max_page_count}"] if target.max_page_count else []),
+        )
+
+        def on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # the driver stays out: we say BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            for pragma in pragmas:
+                cursor.execute(pragma)
+            cursor.close()
+
+        def on_begin(conn: Connection) -> None:
+            immediate = conn.get_execution_options().get("syncline_immediate", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        event.listen(engine, "connect", on_connect)
+        event.listen(engine, "begin", on_begin)
+        return engine
+
+    async def open(self) -> None:
+        """Connect, start the threads and apply migrations; `StoreError` when the database is unusable."""
+        if self._open:
+            return
+        if self.dialect == "sqlite":
+            folder = Path(str(self._target.url.database)).expanduser().parent
+            if not folder.is_dir():
+                raise StoreError(f"{self.label}: folder {folder} does not exist")
+        self._engine = self._create_engine()
+        workers = self._target.pool_size if self.dialect == "postgresql" else 2
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="syncline-store")
+        if self.dialect == "sqlite":
+            self._writer = _Writer(self, self._engine)
+        self._open = True
+        try:
+            await self._write(lambda conn: migrations.apply(conn, now=time.time()))
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        """Finish the writes already queued, then stop the threads and close every connection."""
+        if not self._open:
+            return
+        self._open = False
+        writer, pool, engine = self._writer, self._pool, self._engine
+        self._writer = self._pool = self._engine = None
+
+        def shutdown() -> None:
+            if writer is not None:
+                writer.stop()
+            if pool is not None:
+                pool.shutdown(wait=True)
+            if engine is not None:
+                engine.dispose()
+
+        await asyncio.to_thread(shutdown)
+
+    # ---- running work off the loop ----
+
+    def _pooled(self, fn: Job[T]) -> T:
+        engine = self._engine
+        if engine is None:
+            raise StoreError(f"{self.label}: the store is closed")
+        try:
+            with engine.connect() as conn, conn.begin():
+                return fn(conn)
+        except SQLAlchemyError as exc:
+            raise self.error(exc) from exc
+
+    async def _read(self, fn: Job[T]) -> T:
+        pool = self._pool
+        if not self._open or pool is None:
+            raise StoreError(f"{self.label}: the store is not open")
+        try:
+            future = pool.submit(self._pooled, fn)
+        except RuntimeError:  # shut down meanwhile
+            raise StoreError(f"{self.label}: the store is closed") from None
+        return await asyncio.wrap_future(future)
+
+    async def _write(self, fn: Job[T]) -> T:
+        """Run `fn` in a write transaction; returns after the commit."""
+        writer = self._writer
+        if writer is None:
+            return await self._read(fn)  # PostgreSQL: the pool, one transaction per call
+        if not self._open:
+            raise StoreError(f"{self.label}: the store is not open")
+        return await asyncio.wrap_future(writer.submit(fn))
+
+    # ---- runs ----
+
+    async def create_run(self, new: NewRun, *, now: float) -> CreatedRun:
+        row, keys = _prepare(new, now)
+        st = self._st
+        return await self._write(lambda conn: _create(conn, st, row, keys))
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        def read(conn: Connection) -> RunRecord | None:
+            rows = _records(conn, conn.execute(_RUN_BY_ID, {"run_id": run_id}).mappings().all())
+            return rows[0] if rows else None
+
+        return await self._read(read)
+
+    async def find_run(self, flow: str, idempotency_key: str) -> RunRecord | None:
+        def read(conn: Connection) -> RunRecord | None:
+            params = {"flow": flow, "key": idempotency_key}
+            rows = _records(conn, conn.execute(_RUN_BY_KEY, params).mappings().all())
+            return rows[0] if rows else None
+
+        return await self._read(read)
+
+    async def list_runs(self, filter: RunFilter) -> list[RunRecord]:
+        return await self._read(lambda conn: _list_runs(conn, filter))
+
+    async def update_run(self, run_id: str, changes: RunChanges) -> None:
+        values = change_values(changes)
+        if not values:
+            return
+
+        stmt = _update_run_statement(tuple(sorted(values)))
+        params = {f"v_{name}": value for name, value in values.items()}
+        params["b_run_id"] = run_id
+
+        names = sorted(values)
+        raw_sql = f"UPDATE {runs.name} SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?"
+        raw_params = [_plain(values[n]) for n in names] + [run_id]
+
+        def write(conn: Connection) -> None:
+            raw = _raw_sqlite(conn)
+            changed = (
+                raw.execute(raw_sql, raw_params).rowcount if raw is not None else conn.execute(stmt, params).rowcount
+            )
+            if changed == 0:
+                raise KeyError(run_id)
+
+        await self._write(write)
+
+    # ---- leases ----
+
+    async def claim(self, worker: str, *, now: float, lease: float, limit: int = 1) -> list[RunRecord]:
+        if limit < 1:
+            return []
+        return await self._write(lambda conn: _claim(conn, worker, now, lease, limit))
+
+    async def renew(self, run_id: str, worker: str, *, now: float, lease: float) -> bool:
+        params = {"b_run_id": run_id, "b_worker": worker, "b_expires": now + lease}
+        return await self._write(lambda conn: conn.execute(_RENEW, params).rowcount == 1)
+
+    async def release(self, run_id: str, worker: str) -> None:
+        params = {"b_run_id": run_id, "b_worker": worker}
+        await self._write(lambda conn: conn.execute(_RELEASE, params).rowcount)
+
+    # ---- journal ----
+
+    async def record_step(self, record: StepRecord, events: Sequence[EventRecord] = ()) -> StepRecord:
+        step = step_row(record, 0)
+        event_rows = [event_row(item, default_time=record.finished_at) for item in events]
+        return await self._write(lambda conn: _record_step(conn, step, event_rows))
+
+    async def journal(self, run_id: str) -> list[StepRecord]:
+        params = {"run_id": run_id}
+        return await self._read(lambda conn: [step_record(row) for row in conn.execute(_JOURNAL, params).mappings()])
+
+    # ---- dead letters ----
+
+    async def dead_letter(self, run_id: str, reason: str, error: dict[str, Any] | None, *, now: float) -> None:
+        error_text = dumps(error)
+        await self._write(lambda conn: _dead_letter(conn, run_id, reason, error_text, now))
+
+    async def list_dead_letters(
+        self, *, flow: str | None = None, include_replayed: bool = False, limit: int = 100
+    ) -> list[DeadLetter]:
+        query = select(dead_letters).order_by(dead_letters.c.created_at.desc()).limit(limit)
+        if flow is not None:
+            query = query.where(dead_letters.c.flow == flow)
+        if not include_replayed:
+            query = query.where(dead_letters.c.replayed_at.is_(None))
+        return await self._read(lambda conn: [dead_letter_record(row) for row in conn.execute(query).mappings()])
+
+    async def mark_replayed(self, run_id: str, replay_run_id: str, *, now: float) -> None:
+        stmt = (
+            update(dead_letters)
+            .where(dead_letters.c.run_id == run_id)
+            .values(replayed_at=now, replay_run_id=replay_run_id)
+        )
+
+        def write(conn: Connection) -> None:
+            if conn.execute(stmt).rowcount == 0:
+                raise KeyError(run_id)
+
+        await self._write(write)
+
+    # ---- events ----
+
+    async def events_after(self, after_id: int, *, limit: int = 100) -> list[EventRecord]:
+        params = {"after": after_id, "limit": limit}
+        return await self._read(
+            lambda conn: [event_record(row) for row in conn.execute(_EVENTS_AFTER, params).mappings()]
+        )
+
+    # ---- trigger state ----
+
+    async def get_cursor(self, trigger_id: str) -> Any:
+        query = select(cursors.c.value).where(cursors.c.trigger_id == trigger_id)
+        return await self._read(lambda conn: decode_cursor(conn.execute(query).scalar()))
+
+    async def accept_poll(
+        self, trigger_id: str, runs: Sequence[tuple[str, NewRun]], cursor: Any, *, now: float
+    ) -> list[CreatedRun]:
+        prepared = [(str(item_key), *_prepare(new, now)) for item_key, new in runs]
+        cursor_text = dumps(cursor)
+        st = self._st
+        return await self._write(lambda conn: _accept_poll(conn, st, trigger_id, prepared, cursor_text, now))
+
+    async def record_fire(self, schedule_id: str, fire_time: float, run: NewRun, *, now: float) -> CreatedRun | None:
+        row, keys = _prepare(run, now)
+        st = self._st
+        return await self._write(lambda conn: _record_fire(conn, st, schedule_id, fire_time, row, keys, now))
+
+    # ---- entity state ----
+
+    async def get_state(self, machine: str, key: str) -> str | None:
+        query = select(entity_states.c.state).where(entity_states.c.machine == machine, entity_states.c.key == key)
+        return await self._read(lambda conn: conn.execute(query).scalar())
+
+    async def set_state(
+        self, machine: str, key: str, state: str, *, expected: str | None, run_id: str, now: float
+    ) -> bool:
+        st = self._st
+        return await self._write(lambda conn: _set_state(conn, st, machine, key, state, expected, run_id, now))
+
+    # ---- health ----
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._read(lambda conn: conn.execute(select(1)).scalar() == 1))
+        except StoreError:
+            return False
+
+    async def queue_stats(self, *, now: float) -> dict[str, float]:
+        return await self._read(lambda conn: _queue_stats(conn, now))

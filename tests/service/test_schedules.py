@@ -1,0 +1,140 @@
+"""Schedule triggers: interval fires create runs; several nodes on one store record each fire time
+once (R5, on SQLite and PostgreSQL); `overlap: skip` starts no second run while one is active."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import secrets
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from runtime.store.base import RunFilter, RunRecord
+from runtime.triggers.schedule import latest_fire
+from tests.service.conftest import StartNode
+from tests.service.harness import Node, Sink, write_project
+from tests.services import require_service
+
+EVERY = """
+trigger:
+  schedule: {{every: {every}, overlap: {overlap}, input: {{source: clock}}}}
+steps:
+  - id: tick
+    call: sink.post
+    with: {{path: tick, body: "{{{{ input }}}}"}}
+"""
+
+
+def schedule(every: str = "1s", overlap: str = "allow") -> str:
+    return EVERY.format(every=every, overlap=overlap)
+
+
+async def fired_runs(node: Node, flow: str = "ticker") -> list[RunRecord]:
+    return await node.service.store.list_runs(RunFilter(flow=flow, limit=1000))
+
+
+def test_latest_fire_of_short_intervals_is_exact() -> None:
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    trigger = IntervalTrigger(seconds=0.2, start_date=start, timezone=UTC)
+    now = datetime(2026, 11, 24, 10, 0, 0, 500_000, tzinfo=UTC)
+    assert latest_fire(trigger, now) == datetime(2026, 11, 24, 10, 0, 0, 400_000, tzinfo=UTC)
+    hourly = IntervalTrigger(hours=1, start_date=start, timezone=UTC)
+    assert latest_fire(hourly, now) == datetime(2026, 11, 24, 10, tzinfo=UTC)
+    assert latest_fire(hourly, now - timedelta(microseconds=500_001)) == datetime(2026, 11, 24, 9, tzinfo=UTC)
+
+
+async def test_interval_schedule_fires_runs(tmp_path: Path, sink: Sink, nodes: StartNode) -> None:
+    node = await nodes(write_project(tmp_path / "p", sink.url, {"ticker": schedule("500ms")}))
+    await asyncio.sleep(1.3)
+    runs = await fired_runs(node)
+    assert 2 <= len(runs) <= 3, [r.meta for r in runs]
+    assert {r.trigger for r in runs} == {"schedule"}
+    for run in runs:
+        await node.wait_run(run.id)
+    assert all(h.body == {"source": "clock"} for h in sink.on("/tick"))
+    fires = sorted(datetime.fromisoformat(r.meta["fire_time"]) for r in runs)
+    assert all(f.microsecond in (0, 500_000) for f in fires)
+    assert all((b - a).total_seconds() == 0.5 for a, b in itertools.pairwise(fires))
+
+
+async def test_sub_second_interval_fires_every_time(tmp_path: Path, sink: Sink, nodes: StartNode) -> None:
+    node = await nodes(write_project(tmp_path / "p", sink.url, {"ticker": schedule("250ms")}))
+    await asyncio.sleep(1.6)
+    runs = await fired_runs(node)
+    assert len(runs) >= 4
+    assert len({r.meta["fire_time"] for r in runs}) == len(runs)
+    for run in runs:  # the fire time recorded is the fire being run, not one long ago
+        assert abs(datetime.fromisoformat(run.meta["fire_time"]).timestamp() - run.created_at) < 0.5
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    try:
+        admin = psycopg.connect(
+            "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3", autocommit=True
+        )
+    except psycopg.OperationalError as exc:
+        require_service("postgresql", False, f"127.0.0.1:5432: {' '.join(str(exc).split())}")
+        raise AssertionError("unreachable") from exc
+    name = f"syncline_service_{secrets.token_hex(6)}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.service)])
+async def test_r5_two_nodes_record_each_fire_once(
+    tmp_path: Path, sink: Sink, nodes: StartNode, backend: str, request: pytest.FixtureRequest
+) -> None:
+    project = write_project(tmp_path / "p", sink.url, {"ticker": schedule("250ms")})
+    store_url = f"sqlite:///{tmp_path / 'state.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    first = await nodes(project, store_url, node_id="node-a")
+    second = await nodes(project, store_url, node_id="node-b")
+    await asyncio.sleep(1.5)
+    for node in (first, second):
+        if node.service.scheduler is not None:
+            node.service.scheduler.stop()
+    runs = await first.service.store.list_runs(RunFilter(flow="ticker", limit=1000))
+    fires = Counter(r.meta["fire_time"] for r in runs)
+    assert len(runs) >= 3, fires
+    assert max(fires.values()) == 1, f"a fire time was recorded twice: {fires}"
+    for run in runs:
+        await first.wait_run(run.id)
+    assert len(sink.on("/tick")) == len(runs)
+
+
+async def test_overlap_skip_starts_no_second_run_while_one_is_active(
+    tmp_path: Path, sink: Sink, nodes: StartNode
+) -> None:
+    sink.rule("/tick", delay=1.2)
+    node = await nodes(write_project(tmp_path / "p", sink.url, {"ticker": schedule("250ms", "skip")}))
+    await asyncio.sleep(0.9)
+    runs = await fired_runs(node)
+    assert len(runs) == 1, [(r.status, r.meta.get("fire_time")) for r in runs]
+    await node.wait_run(runs[0].id)
+    await asyncio.sleep(0.5)  # the next fire after the first run ended starts a new one
+    assert len(await fired_runs(node)) >= 2
+    starts = sorted((h.start, h.end) for h in sink.on("/tick"))
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(starts))
+
+
+async def test_overlap_queue_runs_fires_one_after_another(tmp_path: Path, sink: Sink, nodes: StartNode) -> None:
+    sink.rule("/tick", delay=0.6)
+    node = await nodes(write_project(tmp_path / "p", sink.url, {"ticker": schedule("250ms", "queue")}))
+    await asyncio.sleep(1.6)
+    if node.service.scheduler is not None:
+        node.service.scheduler.stop()
+    runs = await fired_runs(node)
+    assert len(runs) >= 4  # every fire is kept
+    hits = sorted(sink.on("/tick"), key=lambda h: h.start)
+    assert all(a.end <= b.start for a, b in itertools.pairwise(hits))

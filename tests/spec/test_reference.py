@@ -1,0 +1,42 @@
+"""Every YAML example on docs/reference.md is a valid document, and every kind, step, trigger and
+connector has a section there."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from runtime.compiler import document_kinds
+from runtime.plugins import default_registry
+from runtime.spec.documents import KIND_NAMES, parse_document
+from runtime.spec.flow import STEP_KINDS, TRIGGER_KINDS
+from runtime.spec.yamlload import load_text
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = (ROOT / "docs" / "reference.md").read_text(encoding="utf-8")
+BLOCKS = re.findall(r"```yaml\n(.*?)```", PAGE, flags=re.S)
+
+
+def test_page_has_examples() -> None:
+    assert len(BLOCKS) >= len(KIND_NAMES) + len(STEP_KINDS) + len(TRIGGER_KINDS)
+
+
+@pytest.mark.parametrize("index", range(len(BLOCKS)))
+def test_example_validates(index: int) -> None:
+    kinds = document_kinds(default_registry())
+    for doc in load_text(BLOCKS[index], f"reference.md example {index}"):
+        parsed, diagnostics = parse_document(doc, kinds)
+        assert parsed is not None, "\n".join(d.text() for d in diagnostics) + "\n" + BLOCKS[index]
+
+
+def test_every_part_has_a_section() -> None:
+    for kind in KIND_NAMES:
+        assert f"## kind: {kind}" in PAGE
+    for key in STEP_KINDS:
+        assert f"### step: {key}" in PAGE
+    for key in TRIGGER_KINDS:
+        assert f"### trigger: {key}" in PAGE
+    for connector in default_registry():
+        assert f"### connector: {connector.name}" in PAGE

@@ -1,0 +1,1 @@
+"""Tests of the stores: one contract suite (`contract.py`) run by every implementation."""

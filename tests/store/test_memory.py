@@ -1,0 +1,14 @@
+"""`MemoryStore` passes the store contract."""
+
+from __future__ import annotations
+
+import pytest
+
+from runtime.store.memory import MemoryStore
+from tests.store.contract import MakeStore, StoreContract
+
+
+class TestMemoryStore(StoreContract):
+    @pytest.fixture
+    def make_store(self) -> MakeStore:
+        return MemoryStore
