@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jsonschema.validators import validator_for
-
 from runtime.errors import ExpressionError
 from runtime.expr import ExpressionEngine, loads
+from runtime.payload_schema import PayloadSchema
 
 
 class MappingError(ExpressionError):
@@ -53,9 +52,8 @@ def _check(validator: Any, value: Any, what: str) -> None:
         raise MappingError(f"{what} does not match its schema at {where}: {error.message}")
 
 
-def schema_validator(schema: dict[str, Any]) -> Any:
-    cls = validator_for(schema)
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+def schema_validator(schema: dict[str, Any]) -> PayloadSchema:
+    return PayloadSchema(schema)
 
 
 def compile_mapping(

@@ -8,6 +8,7 @@ may be a secret or an injection attempt.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 import uuid
@@ -127,8 +128,15 @@ def join_url(base: httpx.URL, path: str) -> tuple[httpx.URL, list[tuple[str, str
 
     The result always has the base URL's scheme, host and port: the path cannot name another host,
     and `.`/`..` segments (also percent-encoded) are refused so a rendered value cannot climb out of
-    the base path.
+    the base path. Results are cached: building an `httpx.URL` parses the whole URL again (the host
+    too), which costs more than the rest of preparing a call.
     """
+    url, query = _joined(base, path)
+    return url, list(query)
+
+
+@functools.lru_cache(maxsize=4096)
+def _joined(base: httpx.URL, path: str) -> tuple[httpx.URL, tuple[tuple[str, str], ...]]:
     if _CONTROL.search(path) or "\t" in path:
         raise RequestError("path contains a control character (CR, LF or similar); refused")
     if "#" in path:
@@ -143,7 +151,7 @@ def join_url(base: httpx.URL, path: str) -> tuple[httpx.URL, list[tuple[str, str
         url = base.copy_with(path=base.path.rstrip("/") + path if path else base.path)
     except httpx.InvalidURL as exc:
         raise RequestError(f"invalid path: {exc}") from None
-    return url, parse_qsl(query, keep_blank_values=True)
+    return url, tuple(parse_qsl(query, keep_blank_values=True))
 
 
 def _json_default(value: Any) -> Any:

@@ -8,7 +8,6 @@ prints what to try next.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import socket
 import threading
@@ -20,6 +19,7 @@ import httpx
 from runtime.commands.serve import add_options, precheck, serve
 from runtime.demo.simulators import DEMO_CREDENTIALS, start_simulators
 from runtime.expr import dumps
+from runtime.service import loop as serve_loop
 from runtime.service.logs import configure
 from runtime.service.service import Service
 
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(_next_steps(args.port, []), flush=True)
     try:
-        asyncio.run(serve(service, args))
+        serve_loop.run(serve(service, args))
     except KeyboardInterrupt:
         pass
     finally:

@@ -22,6 +22,7 @@ import uvicorn
 
 from runtime.compiler import CheckResult, check_project
 from runtime.errors import ProjectError
+from runtime.service import loop as serve_loop
 from runtime.service.app import build_app, reload_on_sighup
 from runtime.service.logs import configure
 from runtime.service.service import Service
@@ -174,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
     service = Service(Path(args.project), args.store, workers=args.workers, lease=args.lease, checked=checked)
     configure(args.log_level, redact=service.redact_text)
     try:
-        asyncio.run(serve(service, args, sock))
+        serve_loop.run(serve(service, args, sock))
     except ProjectError as exc:
         for d in exc.diagnostics:
             print(d.text())

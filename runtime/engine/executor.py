@@ -34,6 +34,7 @@ from runtime.spec.flow import GotoAction
 from runtime.store.base import (
     CreatedRun,
     EventRecord,
+    JournalEntry,
     NewRun,
     RunChanges,
     RunRecord,
@@ -44,6 +45,7 @@ from runtime.store.base import (
 
 log = logging.getLogger("syncline.engine")
 
+# Steps with no effect outside the run: their records need not be written before the next step.
 PURE_KINDS = frozenset({"validate", "map", "set", "switch", "filter", "respond", "foreach"})
 
 
@@ -115,7 +117,12 @@ class Executor:
         self.observer = observer or ExecutionObserver()
         self.limits = SystemLimits(plan, self.clock)
         self._fresh: set[str] = set()  # runs this executor just created: nothing to read from the journal
-        self._pending: dict[str, list[asyncio.Task[Any]]] = {}  # pipelined journal writes of pure steps
+        # The journal of a run in progress is written in batches (see `_record`): its step records not
+        # written yet, the runs among them whose unwritten records include a side effect, and `respond`
+        # answers that wait for those records to be written before they go out.
+        self._unsaved: dict[str, list[JournalEntry]] = {}
+        self._unsaved_effects: set[str] = set()
+        self._held_responses: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------------------ intake
     def new_run(
@@ -212,6 +219,13 @@ class Executor:
                     "meta": {**run.meta, "executed": True},
                 },
             )
+        try:
+            return await self._execute(run, state, scope)
+        finally:  # written, or lost with the run's lease: the next attempt resumes from the journal
+            self._forget(run.id)
+
+    async def _execute(self, run: RunRecord, state: RunState, scope: dict[str, Any]) -> RunResult:
+        flow = state.flow
         status: RunStatus = "succeeded"
         output: Any = None
         error: dict[str, Any] | None = None
@@ -222,18 +236,14 @@ class Executor:
         except RunFiltered as exc:
             status, error = "filtered", {"class": "filtered", "message": str(exc)}
         except RunSuspended as exc:
-            await self.flush(run.id)
-            meta = {**run.meta, **exc.meta, "suspended": exc.reason}
-            await self.store.update_run(
-                run.id,
-                {
-                    "status": exc.status,  # type: ignore[typeddict-item]
-                    "due_at": exc.due_at,
-                    "meta": meta,
-                    "lease_owner": None,
-                    "lease_expires": None,
-                },
-            )
+            suspension: RunChanges = {
+                "status": exc.status,  # type: ignore[typeddict-item]
+                "due_at": exc.due_at,
+                "meta": {**run.meta, **exc.meta, "suspended": exc.reason},
+                "lease_owner": None,
+                "lease_expires": None,
+            }
+            await self.flush(run.id, suspension)
             record = await self.store.get_run(run.id)
             return self._result(record or run, exc.status, None, {"reason": exc.reason}, state)
         except BusinessException as exc:
@@ -247,13 +257,12 @@ class Executor:
             await self._compensate(state)
             error = exc.as_dict()
             status = "dead_lettered" if flow.model.on_failure == "dead_letter" else "failed"
-        await self.flush(run.id)
         error = self.secrets.redact_value(error) if error else None
         finished = self.clock.time()
         if status == "dead_lettered":
             # the lease stays until `dead_letter` ends the run (status and lease in one transaction): should
             # that write fail, the run is still claimable once its lease expires, never stranded as running
-            await self.store.update_run(run.id, {"finished_at": finished, "error": error})
+            await self.flush(run.id, {"finished_at": finished, "error": error})
             await self.store.dead_letter(run.id, (error or {}).get("reason", "failed"), error, now=finished)
         else:
             changes: RunChanges = {
@@ -267,7 +276,7 @@ class Executor:
             }
             if state.response is not None:
                 changes["meta"] = {**run.meta, "executed": True, "response": self.secrets.redact_value(state.response)}
-            await self.store.update_run(run.id, changes)
+            await self.flush(run.id, changes)  # the steps not written yet and the outcome: one transaction
         ended = dataclasses.replace(
             run,
             status=status,
@@ -369,6 +378,8 @@ class Executor:
         from runtime.steps import handler_for
 
         handler = handler_for(step.kind)
+        if step.kind not in PURE_KINDS:
+            await self.before_effect(state.run.id)
         attempt = int(state.run.meta.get("attempts", {}).get(key, 0)) + 1
         while True:
             call = StepCall(self, state, step, scope, key, prefix, attempt)
@@ -443,24 +454,48 @@ class Executor:
         """The caller just created this run: `execute` need not read its (empty) journal."""
         self._fresh.add(run_id)
 
-    async def flush(self, run_id: str) -> None:
-        """Wait for the run's pipelined journal writes (done before any side effect and at the end)."""
-        pending = self._pending.pop(run_id, None)
-        if pending:
-            results = await asyncio.gather(*pending, return_exceptions=True)
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
+    async def before_effect(self, run_id: str) -> None:
+        """Before a side effect: write the run's unwritten records if they include an earlier effect
+        (or hold a `respond` answer). Records of pure steps alone are not worth a write: lost in a
+        crash, those steps simply run again, with the same result."""
+        if run_id in self._unsaved_effects or run_id in self._held_responses:
+            await self.flush(run_id)
+
+    async def flush(self, run_id: str, changes: RunChanges | None = None) -> None:
+        """Write the run's unwritten step records and `changes` to the run in one transaction, then
+        let a held `respond` answer go out."""
+        entries = self._unsaved.pop(run_id, [])
+        self._unsaved_effects.discard(run_id)
+        if entries or changes:
+            try:
+                await self.store.write_journal(run_id, entries, changes)
+            except BaseException:
+                self._unsaved.setdefault(run_id, [])[:0] = entries  # still unwritten, in order
+                if any(r.kind not in PURE_KINDS or events for r, events in entries):
+                    self._unsaved_effects.add(run_id)
+                raise
+        response = self._held_responses.pop(run_id, None)
+        if response is not None and self.on_response is not None:
+            self.on_response(run_id, response)
+
+    def send_response(self, run_id: str, response: dict[str, Any]) -> None:
+        """A `respond` answer: out now, or — when side effects before it are not written yet — as soon
+        as they are (so a caller never holds an answer the journal could lose)."""
+        if run_id in self._unsaved_effects:
+            self._held_responses[run_id] = response
+        elif self.on_response is not None:
+            self.on_response(run_id, response)
+
+    def _forget(self, run_id: str) -> None:
+        self._unsaved.pop(run_id, None)
+        self._unsaved_effects.discard(run_id)
+        self._held_responses.pop(run_id, None)
 
     async def _record(self, record: StepRecord, events: Sequence[EventRecord]) -> None:
-        if record.kind in PURE_KINDS and not events and record.status in ("succeeded", "skipped"):
-            # A pure step has no effect outside the run: if its record were lost in a crash the step would
-            # simply run again. So its write is not waited for here, only before the next side effect.
-            task = asyncio.create_task(self.store.record_step(record, ()))
-            self._pending.setdefault(record.run_id, []).append(task)
-            return
-        await self.flush(record.run_id)
-        events = [
+        """Journal a step: kept with the run's unwritten records, which are written before the next
+        side effect when they include one (`before_effect`), at a suspension, and with the run's
+        outcome at its end — one transaction per batch. Events are written with their step."""
+        kept = [
             EventRecord(
                 name=e.name,
                 data=self.secrets.redact_value(e.data),
@@ -470,7 +505,9 @@ class Executor:
             )
             for e in events
         ]
-        await self.store.record_step(record, events)
+        self._unsaved.setdefault(record.run_id, []).append((record, kept))
+        if record.kind not in PURE_KINDS or kept:
+            self._unsaved_effects.add(record.run_id)
 
     def _restore(
         self, step: CompiledStep, recorded: StepRecord, scope: dict[str, Any], state: RunState, key: str

@@ -1,5 +1,9 @@
 """The ASGI app of `syncline serve`: webhooks at the paths flows declare, /healthz, /readyz,
-/metrics and the admin API. Service start and graceful stop run in the app's lifespan."""
+/metrics and the admin API. Service start and graceful stop run in the app's lifespan.
+
+Webhook deliveries are the hot path: `ServiceApp` hands them to the intake directly, without
+walking Starlette's router (the admin API's routes come first) and middleware stack; everything
+under the service's reserved prefixes goes to the Starlette app."""
 
 from __future__ import annotations
 
@@ -11,13 +15,15 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
+from runtime.compiler.triggers import RESERVED_PREFIXES
 from runtime.expr import dumps
 from runtime.service.admin import AdminApi
 from runtime.service.governance_api import GovernanceApi
 from runtime.service.service import Service
-from runtime.service.webhooks import WebhookIntake
+from runtime.service.webhooks import WebhookIntake, problem
 
 log = logging.getLogger("syncline.service")
 
@@ -46,9 +52,34 @@ def reload_on_sighup(service: Service) -> None:
         loop.add_signal_handler(sighup, handle)
 
 
+class ServiceApp:
+    """ASGI entry: webhook paths straight to the intake, the rest (and the lifespan) to Starlette."""
+
+    def __init__(self, app: Starlette, intake: WebhookIntake) -> None:
+        self.app = app
+        self.intake = intake
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        """The Starlette app's routes (the admin API, health, metrics and the webhook catch-all)."""
+        return self.app.routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(RESERVED_PREFIXES) or path == "/api":
+            await self.app(scope, receive, send)
+            return
+        try:
+            response = await self.intake.handle(Request(scope, receive))
+        except Exception:
+            log.exception("webhook %s %s failed", scope.get("method"), path)
+            response = problem(500, "internal", "the delivery could not be handled; retry later")
+        await response(scope, receive, send)
+
+
 def build_app(
     service: Service, *, manage_lifecycle: bool = True, grace: float = 30.0, tokens: dict[str, str] | None = None
-) -> Starlette:
+) -> ServiceApp:
     intake = WebhookIntake(service)
     admin = AdminApi(service, tokens)
 
@@ -91,4 +122,4 @@ def build_app(
         # every method reaches the intake, so an unknown path is 404 and a known one 405 (with Allow)
         Route("/{path:path}", intake.handle, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return ServiceApp(Starlette(routes=routes, lifespan=lifespan), intake)

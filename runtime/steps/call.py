@@ -60,7 +60,7 @@ async def invoke_operation(call: StepCall, operation: Any, params: Any, key: str
     if executor.dry_run and operation.effect != "read":
         log.status = "planned"
         return {"dry_run": True, "operation": operation.target}
-    await executor.flush(call.state.run.id)  # the journal is complete before a side effect
+    await executor.before_effect(call.state.run.id)  # earlier effects are journaled before this one
     connector = await executor.connectors.get(operation.connection, call.state)
     request = CallRequest(
         operation=operation.name,

@@ -28,8 +28,7 @@ class RespondHandler:
             "headers": {str(k): str(v) for k, v in call.render(fields["headers"]).items()},
         }
         call.state.response = response
-        if call.executor.on_response is not None:
-            call.executor.on_response(call.state.run.id, response)
+        call.executor.send_response(call.state.run.id, response)
         return response
 
 

@@ -14,6 +14,9 @@ Rules every implementation keeps:
   an integer that grows with every accepted run (acceptance order; paging and ordering use it).
 - `record_step` stores the step record and the events it emitted in one transaction; event ids grow
   in commit order, so a reader of `events_after` never skips an event committed later.
+  `write_journal` appends several step records (each with its events) and then applies changes to
+  the run, all in one transaction: the executor's way to commit what a run did since its last
+  write together with its outcome, in one round trip.
 - `claim` hands a run to one worker at a time. A run is *due* when it is
   `queued` (with no `due_at`, or `due_at <= now`), `retrying` (no `due_at`, or `due_at <= now`),
   `waiting` with `due_at <= now` (a waiting run without `due_at` waits for an event, not a timer),
@@ -153,6 +156,9 @@ class EventRecord:
     created_at: float = 0.0
 
 
+JournalEntry = tuple[StepRecord, Sequence[EventRecord]]  # a step record and the events it emitted
+
+
 @dataclass
 class DeadLetter:
     run_id: str
@@ -249,6 +255,12 @@ class Store(Protocol):
     async def record_step(self, record: StepRecord, events: Sequence[EventRecord] = ()) -> StepRecord:
         """Append a step to the run's journal (returned with its `seq`: 1, 2, ... per run) and store
         its events (`created_at` 0 means the step's `finished_at`), in one transaction."""
+
+    async def write_journal(
+        self, run_id: str, entries: Sequence[JournalEntry], changes: RunChanges | None = None
+    ) -> None:
+        """Append `entries` (step records of `run_id`, each with its events) in order, then apply
+        `changes` as `update_run` does, in one transaction (`KeyError` for an unknown run)."""
 
     async def journal(self, run_id: str) -> list[StepRecord]: ...
 

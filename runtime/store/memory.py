@@ -20,6 +20,7 @@ from runtime.store.base import (
     CreatedRun,
     DeadLetter,
     EventRecord,
+    JournalEntry,
     NewRun,
     RunChanges,
     RunFilter,
@@ -30,6 +31,7 @@ from runtime.store.base import (
 )
 from runtime.store.schema import (
     change_values,
+    check_entries,
     dead_letter_record,
     decode_cursor,
     event_record,
@@ -214,6 +216,29 @@ class MemoryStore:
                 event["id"] = self._event_id
                 self._events.append(event)
             return step_record(row)
+
+    async def write_journal(
+        self, run_id: str, entries: Sequence[JournalEntry], changes: RunChanges | None = None
+    ) -> None:
+        check_entries(run_id, entries)
+        prepared = [
+            (step_row(record, 0), [event_row(event, default_time=record.finished_at) for event in events])
+            for record, events in entries
+        ]
+        values = change_values(changes) if changes else {}
+        with self._locked():
+            row = self._runs.get(run_id)
+            if row is None:
+                raise KeyError(run_id)
+            journal = self._steps.setdefault(run_id, [])
+            for step, event_rows in prepared:
+                step["seq"] = len(journal) + 1
+                journal.append(step)
+                for event in event_rows:
+                    self._event_id += 1
+                    event["id"] = self._event_id
+                    self._events.append(event)
+            row.update(values)
 
     async def journal(self, run_id: str) -> list[StepRecord]:
         with self._locked():

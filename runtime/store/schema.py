@@ -20,7 +20,7 @@ the memory store keeps the same rows, so every store encodes JSON the same way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -50,6 +50,7 @@ from runtime.store.base import (
     FINAL_STATUSES,
     DeadLetter,
     EventRecord,
+    JournalEntry,
     NewRun,
     RunChanges,
     RunRecord,
@@ -233,7 +234,7 @@ def statuses(*names: str) -> list[ColumnElement[Any]]:
     return [literal_column(f"'{name}'") for name in names]
 
 
-def due_clause(table: FromClause, now: float) -> ColumnElement[bool]:
+def due_clause(table: FromClause, now: float | ColumnElement[Any]) -> ColumnElement[bool]:
     """`table`'s run is due at `now` (the rule in `runtime.store.base`), ordering keys aside."""
     c = table.c
     not_later = or_(c.due_at.is_(None), c.due_at <= now)
@@ -361,6 +362,50 @@ def run_record(row: Mapping[Any, Any], business_keys: Mapping[str, str]) -> RunR
         replay_from_step=row["replay_from_step"],
         meta=_json(row["meta"]),
     )
+
+
+def created_record(new: NewRun, row: Mapping[str, Any], seq: int, business_keys: Mapping[str, str]) -> RunRecord:
+    """The record of a run just inserted from `new` as `row`, without decoding what was just encoded."""
+    return RunRecord(
+        **{name: row[name] for name in _CREATED_FROM_ROW},
+        seq=seq,
+        input=new.input,
+        headers=dict(new.headers),
+        business_keys=dict(business_keys),
+        output=None,
+        error=None,
+        meta=dict(new.meta),
+    )
+
+
+_CREATED_FROM_ROW = (
+    "id",
+    "flow",
+    "flow_version",
+    "trigger",
+    "status",
+    "correlation_id",
+    "idempotency_key",
+    "request_hash",
+    "ordering_key",
+    "attempt",
+    "due_at",
+    "lease_owner",
+    "lease_expires",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "parent_run_id",
+    "replay_of",
+    "replay_from_step",
+)
+
+
+def check_entries(run_id: str, entries: Sequence[JournalEntry]) -> None:
+    """`write_journal` takes the records of one run only (`ValueError` names a stray one)."""
+    for record, _events in entries:
+        if record.run_id != run_id:
+            raise ValueError(f"write_journal({run_id!r}) got a step of run {record.run_id!r}")
 
 
 def step_row(record: StepRecord, seq: int) -> dict[str, Any]:

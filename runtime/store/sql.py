@@ -65,6 +65,7 @@ from runtime.store.base import (
     CreatedRun,
     DeadLetter,
     EventRecord,
+    JournalEntry,
     NewRun,
     RunChanges,
     RunFilter,
@@ -76,6 +77,8 @@ from runtime.store.base import (
 from runtime.store.schema import (
     business_key_rows,
     change_values,
+    check_entries,
+    created_record,
     cursors,
     dead_letter_record,
     dead_letters,
@@ -366,18 +369,39 @@ def _records(conn: Connection, rows: Sequence[Mapping[Any, Any]]) -> list[RunRec
     return [run_record(row, keys.get(row["id"], {})) for row in rows]
 
 
-def _create(conn: Connection, st: _Statements, row: Row, keys: dict[str, str]) -> CreatedRun:
-    if row["idempotency_key"] is None:
+def _create(conn: Connection, st: _Statements, new: NewRun, row: Row, keys: dict[str, str]) -> CreatedRun:
+    raw = _raw_sqlite(conn)
+    if raw is not None:
+        seq = _raw_insert_run(raw, row)
+    elif row["idempotency_key"] is None:
         seq = conn.execute(st.insert_run, row).scalar_one()
     else:
         seq = conn.execute(st.insert_run_once, row).scalar()
-        if seq is None:  # the key exists (committed: ON CONFLICT waited for any writer of it)
-            existing = conn.execute(_RUN_BY_KEY, {"flow": row["flow"], "key": row["idempotency_key"]}).mappings().one()
-            conflict = is_conflict(existing["request_hash"], row["request_hash"])
-            return CreatedRun(_records(conn, [existing])[0], created=False, conflict=conflict)
+    if seq is None:  # the key exists (committed: ON CONFLICT waited for any writer of it)
+        existing = conn.execute(_RUN_BY_KEY, {"flow": row["flow"], "key": row["idempotency_key"]}).mappings().one()
+        conflict = is_conflict(existing["request_hash"], row["request_hash"])
+        return CreatedRun(_records(conn, [existing])[0], created=False, conflict=conflict)
     if keys:
-        conn.execute(_INSERT_KEYS, business_key_rows(row["id"], keys))
-    return CreatedRun(run_record({**row, "seq": seq}, keys), created=True)
+        rows = business_key_rows(row["id"], keys)
+        if raw is not None:
+            raw.executemany(_RAW_INSERT_KEY, [(r["run_id"], r["name"], r["value"]) for r in rows])
+        else:
+            conn.execute(_INSERT_KEYS, rows)
+    return CreatedRun(created_record(new, row, int(seq), keys), created=True)
+
+
+_RUN_COLUMNS = tuple(column.name for column in runs.c if column.name != "seq")
+_RAW_INSERT_RUN = (
+    f"INSERT INTO {runs.name} ({', '.join(_RUN_COLUMNS)}) VALUES ({', '.join('?' for _ in _RUN_COLUMNS)})"
+    " ON CONFLICT (flow, idempotency_key) DO NOTHING RETURNING seq"
+)
+_RAW_INSERT_KEY = f"INSERT INTO {run_keys.name} (run_id, name, value) VALUES (?, ?, ?)"
+
+
+def _raw_insert_run(raw: Any, row: Row) -> int | None:
+    """SQLite: insert the run, None when its (flow, idempotency key) exists (NULL keys never clash)."""
+    found = raw.execute(_RAW_INSERT_RUN, [_plain(row[name]) for name in _RUN_COLUMNS]).fetchone()
+    return None if found is None else int(found[0])
 
 
 def _prepare(new: NewRun, now: float) -> tuple[Row, dict[str, str]]:
@@ -385,28 +409,38 @@ def _prepare(new: NewRun, now: float) -> tuple[Row, dict[str, str]]:
     return row, {str(k): str(v) for k, v in new.business_keys.items()}
 
 
-def _claim(conn: Connection, worker: str, now: float, lease: float, limit: int) -> list[RunRecord]:
+def _claim_statement() -> Executable:
+    """`UPDATE runs ... RETURNING` that leases the oldest claimable runs (built once: building it
+    costs several times running it)."""
     candidate = runs.alias("candidate")
     earlier = runs.alias("earlier")
+    now = bindparam("c_now", type_=runs.c.due_at.type)
     pick = (
         select(candidate.c.seq)
         .where(due_clause(candidate, now), not_blocked_clause(candidate, earlier))
         .order_by(candidate.c.seq)
-        .limit(limit)
+        .limit(bindparam("c_limit", type_=runs.c.seq.type))
         .with_for_update(skip_locked=True)  # PostgreSQL; SQLite holds the write lock already
     )
-    stmt = (
+    return (
         update(runs)
         .where(runs.c.seq.in_(pick))
         .values(
             status="running",
-            lease_owner=worker,
-            lease_expires=now + lease,
+            lease_owner=bindparam("c_worker", type_=runs.c.lease_owner.type),
+            lease_expires=bindparam("c_expires", type_=runs.c.lease_expires.type),
             started_at=func.coalesce(runs.c.started_at, now),
         )
         .returning(*runs.c)
     )
-    rows = sorted(conn.execute(stmt).mappings().all(), key=lambda row: int(row["seq"]))
+
+
+_CLAIM = _claim_statement()
+
+
+def _claim(conn: Connection, worker: str, now: float, lease: float, limit: int) -> list[RunRecord]:
+    params = {"c_now": now, "c_limit": limit, "c_worker": worker, "c_expires": now + lease}
+    rows = sorted(conn.execute(_CLAIM, params).mappings().all(), key=lambda row: int(row["seq"]))
     return _records(conn, rows)
 
 
@@ -429,31 +463,69 @@ _RAW_RUN_EXISTS = f"SELECT 1 FROM {runs.name} WHERE id = ?"
 _RAW_LAST_STEP = f"SELECT coalesce(max(seq), 0) FROM {steps.name} WHERE run_id = ?"
 
 
-def _record_step(conn: Connection, step: Row, event_rows: list[Row]) -> StepRecord:
-    run_id = step["run_id"]
+def _append_steps(conn: Connection, run_id: str, entries: Sequence[tuple[Row, list[Row]]]) -> list[Row]:
+    """Append step rows (each with its event rows) to the run's journal; the rows with their `seq`."""
     raw = _raw_sqlite(conn)
-    if raw is not None and not event_rows:
+    if raw is not None:
         if raw.execute(_RAW_RUN_EXISTS, (run_id,)).fetchone() is None:
             raise KeyError(run_id)
         (last,) = raw.execute(_RAW_LAST_STEP, (run_id,)).fetchone()
-        step = {**step, "seq": int(last) + 1}
-        names = [name for name in step if name in steps.c]
-        raw.execute(
-            f"INSERT INTO {steps.name} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
-            [_plain(step[name]) for name in names],
-        )
-        return step_record(step)
-    # PostgreSQL: the row lock serialises steps of one run, and the max is read after it is granted
-    if conn.execute(_LOCK_RUN, {"run_id": run_id}).first() is None:
-        raise KeyError(run_id)
-    last = conn.execute(_LAST_STEP, {"run_id": run_id}).scalar_one()
-    step = {**step, "seq": int(last) + 1}
-    conn.execute(_INSERT_STEP, step)
-    if event_rows:
-        if conn.dialect.name == "postgresql":
-            conn.execute(_EVENTS_LOCK)  # held to commit: event ids become visible in id order
-        conn.execute(_INSERT_EVENTS, event_rows)
-    return step_record(step)
+    else:  # PostgreSQL: the row lock serialises steps of one run, and the max is read after it is granted
+        if conn.execute(_LOCK_RUN, {"run_id": run_id}).first() is None:
+            raise KeyError(run_id)
+        last = conn.execute(_LAST_STEP, {"run_id": run_id}).scalar_one()
+    seq = int(last)
+    written: list[Row] = []
+    plain: list[list[Any]] = []
+    for step, event_rows in entries:
+        seq += 1
+        step = {**step, "seq": seq}
+        written.append(step)
+        if raw is not None and not event_rows:
+            plain.append([_plain(step[name]) for name in _STEP_COLUMNS])
+            continue
+        if plain:  # keep the order: what came before this step goes in first
+            raw.executemany(_RAW_INSERT_STEP, plain)
+            plain = []
+        conn.execute(_INSERT_STEP, step)
+        if event_rows:
+            if conn.dialect.name == "postgresql":
+                conn.execute(_EVENTS_LOCK)  # held to commit: event ids become visible in id order
+            conn.execute(_INSERT_EVENTS, event_rows)
+    if plain:
+        raw.executemany(_RAW_INSERT_STEP, plain)
+    return written
+
+
+_STEP_COLUMNS = tuple(column.name for column in steps.c)
+_RAW_INSERT_STEP = (
+    f"INSERT INTO {steps.name} ({', '.join(_STEP_COLUMNS)}) VALUES ({', '.join('?' for _ in _STEP_COLUMNS)})"
+)
+
+
+def _record_step(conn: Connection, step: Row, event_rows: list[Row]) -> StepRecord:
+    return step_record(_append_steps(conn, step["run_id"], [(step, event_rows)])[0])
+
+
+def _update_job(run_id: str, changes: RunChanges) -> Job[None] | None:
+    """The write of `update_run` (None when nothing changes); `KeyError` for an unknown run."""
+    values = change_values(changes)
+    if not values:
+        return None
+    names = tuple(sorted(values))
+    stmt = _update_run_statement(names)
+    params = {f"v_{name}": values[name] for name in names}
+    params["b_run_id"] = run_id
+    raw_sql = f"UPDATE {runs.name} SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?"
+    raw_params = [_plain(values[n]) for n in names] + [run_id]
+
+    def write(conn: Connection) -> None:
+        raw = _raw_sqlite(conn)
+        changed = raw.execute(raw_sql, raw_params).rowcount if raw is not None else conn.execute(stmt, params).rowcount
+        if changed == 0:
+            raise KeyError(run_id)
+
+    return write
 
 
 def _dead_letter(conn: Connection, run_id: str, reason: str, error_text: str, now: float) -> None:
@@ -476,20 +548,20 @@ def _accept_poll(
     conn: Connection,
     st: _Statements,
     trigger_id: str,
-    prepared: list[tuple[str, Row, dict[str, str]]],
+    prepared: list[tuple[str, NewRun, Row, dict[str, str]]],
     cursor_text: str,
     now: float,
 ) -> list[CreatedRun]:
     created: list[CreatedRun] = []
     seen: set[str] = set()
-    for item_key, row, keys in prepared:
+    for item_key, new, row, keys in prepared:
         if item_key in seen:
             continue
         seen.add(item_key)
         item = {"trigger_id": trigger_id, "item_key": item_key, "run_id": row["id"], "created_at": now}
         if conn.execute(st.insert_poll_item_once, item).first() is None:
             continue  # seen by an earlier poll
-        result = _create(conn, st, row, keys)
+        result = _create(conn, st, new, row, keys)
         if not result.created:
             conn.execute(
                 update(poll_items)
@@ -502,12 +574,19 @@ def _accept_poll(
 
 
 def _record_fire(
-    conn: Connection, st: _Statements, schedule_id: str, fire_time: float, row: Row, keys: dict[str, str], now: float
+    conn: Connection,
+    st: _Statements,
+    schedule_id: str,
+    fire_time: float,
+    new: NewRun,
+    row: Row,
+    keys: dict[str, str],
+    now: float,
 ) -> CreatedRun | None:
     fire = {"schedule_id": schedule_id, "fire_time": fire_time, "run_id": row["id"], "created_at": now}
     if conn.execute(st.insert_fire_once, fire).first() is None:
         return None
-    result = _create(conn, st, row, keys)
+    result = _create(conn, st, new, row, keys)
     if not result.created:
         conn.execute(
             update(schedule_fires)
@@ -720,7 +799,7 @@ class SqlStore:
     async def create_run(self, new: NewRun, *, now: float) -> CreatedRun:
         row, keys = _prepare(new, now)
         st = self._st
-        return await self._write(lambda conn: _create(conn, st, row, keys))
+        return await self._write(lambda conn: _create(conn, st, new, row, keys))
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         def read(conn: Connection) -> RunRecord | None:
@@ -741,27 +820,9 @@ class SqlStore:
         return await self._read(lambda conn: _list_runs(conn, filter))
 
     async def update_run(self, run_id: str, changes: RunChanges) -> None:
-        values = change_values(changes)
-        if not values:
-            return
-
-        stmt = _update_run_statement(tuple(sorted(values)))
-        params = {f"v_{name}": value for name, value in values.items()}
-        params["b_run_id"] = run_id
-
-        names = sorted(values)
-        raw_sql = f"UPDATE {runs.name} SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?"
-        raw_params = [_plain(values[n]) for n in names] + [run_id]
-
-        def write(conn: Connection) -> None:
-            raw = _raw_sqlite(conn)
-            changed = (
-                raw.execute(raw_sql, raw_params).rowcount if raw is not None else conn.execute(stmt, params).rowcount
-            )
-            if changed == 0:
-                raise KeyError(run_id)
-
-        await self._write(write)
+        write = _update_job(run_id, changes)
+        if write is not None:
+            await self._write(write)
 
     # ---- leases ----
 
@@ -784,6 +845,26 @@ class SqlStore:
         step = step_row(record, 0)
         event_rows = [event_row(item, default_time=record.finished_at) for item in events]
         return await self._write(lambda conn: _record_step(conn, step, event_rows))
+
+    async def write_journal(
+        self, run_id: str, entries: Sequence[JournalEntry], changes: RunChanges | None = None
+    ) -> None:
+        check_entries(run_id, entries)
+        rows = [
+            (step_row(record, 0), [event_row(item, default_time=record.finished_at) for item in events])
+            for record, events in entries
+        ]
+        update_job = _update_job(run_id, changes) if changes else None
+
+        def write(conn: Connection) -> None:
+            if rows:
+                _append_steps(conn, run_id, rows)
+            if update_job is not None:
+                update_job(conn)
+            elif not rows and conn.execute(_RUN_BY_ID, {"run_id": run_id}).first() is None:
+                raise KeyError(run_id)
+
+        await self._write(write)
 
     async def journal(self, run_id: str) -> list[StepRecord]:
         params = {"run_id": run_id}
@@ -835,7 +916,7 @@ class SqlStore:
     async def accept_poll(
         self, trigger_id: str, runs: Sequence[tuple[str, NewRun]], cursor: Any, *, now: float
     ) -> list[CreatedRun]:
-        prepared = [(str(item_key), *_prepare(new, now)) for item_key, new in runs]
+        prepared = [(str(item_key), new, *_prepare(new, now)) for item_key, new in runs]
         cursor_text = dumps(cursor)
         st = self._st
         return await self._write(lambda conn: _accept_poll(conn, st, trigger_id, prepared, cursor_text, now))
@@ -843,7 +924,7 @@ class SqlStore:
     async def record_fire(self, schedule_id: str, fire_time: float, run: NewRun, *, now: float) -> CreatedRun | None:
         row, keys = _prepare(run, now)
         st = self._st
-        return await self._write(lambda conn: _record_fire(conn, st, schedule_id, fire_time, row, keys, now))
+        return await self._write(lambda conn: _record_fire(conn, st, schedule_id, fire_time, run, row, keys, now))
 
     # ---- entity state ----
 

@@ -11,9 +11,10 @@ run — once — in one of two ways:
 
 Each event of the scenario gets its own fault point: its intake (`create_run`), its claim (only
 "after": a claim refused before writing is just an idle poll), the update that starts it, the
-journal entry of its step, the update that ends it; for events the sink rejects (the run is
-dead-lettered) the dead-letter write; for events the sink first answers 429 `Retry-After: 3`
-the update that suspends the run as `retrying`, its claim when due and the updates after it.
+journal write that records its step together with the run's outcome (`write_journal`); for events
+the sink rejects (the run is dead-lettered) the dead-letter write; for events the sink first
+answers 429 `Retry-After: 3` the write that suspends the run as `retrying`, its claim when due and
+the writes after it.
 
 Promise: a refused intake is answered 503 and the sender's repeat is accepted (202, or 200 naming
 the run when the refused write had in fact committed); every run still reaches its final state
@@ -70,20 +71,20 @@ POINTS = [
     Fault("claim", 1, "after"),
     Fault("update_run", 1, "before"),  # status running, attempt count
     Fault("update_run", 1, "after"),
-    Fault("record_step", 1, "before"),  # the journal entry of the sink call
-    Fault("record_step", 1, "after"),
-    Fault("update_run", 2, "before"),  # the final update (succeeded; before a dead letter: error, finish time)
-    Fault("update_run", 2, "after"),
+    # the journal entry of the sink call, written with the final update (succeeded; before a dead letter:
+    # error and finish time) in one transaction
+    Fault("write_journal", 1, "before"),
+    Fault("write_journal", 1, "after"),
 ]
 DEAD_LETTER_POINTS = [Fault("dead_letter", 1, "before"), Fault("dead_letter", 1, "after")]
 # a run whose first delivery meets 429 `Retry-After: 3` is stored as `retrying` until its due time
 SUSPEND_POINTS = [
-    Fault("update_run", 2, "before"),  # the suspension: status retrying, due time, lease released
-    Fault("update_run", 2, "after"),
+    Fault("write_journal", 1, "before"),  # the suspension: status retrying, due time, lease released
+    Fault("write_journal", 1, "after"),
     Fault("claim", 2, "after"),  # claimed again when due
-    Fault("update_run", 3, "before"),  # running again
-    Fault("update_run", 4, "before"),  # the final update
-    Fault("update_run", 4, "after"),
+    Fault("update_run", 2, "before"),  # running again
+    Fault("write_journal", 2, "before"),  # the journal entry of the sink call and the final update
+    Fault("write_journal", 2, "after"),
 ]
 OUTCOMES = {"ok": POINTS, "reject": POINTS + DEAD_LETTER_POINTS, "suspend": SUSPEND_POINTS}
 
@@ -146,6 +147,9 @@ class FaultyStore:
 
     async def record_step(self, record: StepRecord, events: Any = ()) -> StepRecord:
         return await self._write("record_step", record.run_id, lambda: self.inner.record_step(record, events))
+
+    async def write_journal(self, run_id: str, entries: Any, changes: RunChanges | None = None) -> None:
+        await self._write("write_journal", run_id, lambda: self.inner.write_journal(run_id, entries, changes))
 
     async def dead_letter(self, run_id: str, reason: str, error: dict[str, Any] | None, *, now: float) -> None:
         await self._write("dead_letter", run_id, lambda: self.inner.dead_letter(run_id, reason, error, now=now))

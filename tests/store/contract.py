@@ -370,6 +370,47 @@ class StoreContract:
         assert (await store.record_step(step, [good])).seq == 1
 
     @async_test
+    async def test_write_journal_appends_steps_and_changes_the_run_in_one_transaction(self, store: Store) -> None:
+        made = (await store.create_run(run(), now=T0)).run.id
+        await store.record_step(StepRecord(run_id=made, step_key="first", kind="map", status="succeeded"))
+
+        def step(key: str, kind: str = "map") -> StepRecord:
+            return StepRecord(run_id=made, step_key=key, kind=kind, status="succeeded", output={"k": Decimal("0.10")})
+
+        entries = [
+            (step("validate"), []),
+            (step("emit", "emit"), [EventRecord(name="order.sent", data={"n": 1}, source_run_id=made)]),
+            (step("post", "call"), []),
+        ]
+        await store.write_journal(made, entries, {"status": "succeeded", "output": {"id": 7}, "finished_at": T0 + 1})
+        journal = await store.journal(made)
+        assert [(s.step_key, s.seq) for s in journal] == [("first", 1), ("validate", 2), ("emit", 3), ("post", 4)]
+        assert same_json(journal[3].output, {"k": Decimal("0.10")})
+        assert [e.name for e in await store.events_after(0)] == ["order.sent"]
+        ended = await store.get_run(made)
+        assert ended is not None and ended.status == "succeeded" and ended.output == {"id": 7}
+        assert ended.finished_at == T0 + 1
+
+        # a value that is not JSON, or an unknown field, fails the whole write: nothing is appended
+        bad = StepRecord(run_id=made, step_key="bad", kind="map", status="succeeded", output=object())
+        with pytest.raises((TypeError, ValueError)):
+            await store.write_journal(made, [(step("late"), []), (bad, [])], {"status": "failed"})
+        with pytest.raises(ValueError):
+            await store.write_journal(made, [(step("late"), [])], {"seq": 9})  # type: ignore[typeddict-unknown-key]
+        with pytest.raises(ValueError):  # a step of another run
+            other = StepRecord(run_id="someone-else", step_key="x", kind="map", status="succeeded")
+            await store.write_journal(made, [(other, [])])
+        assert len(await store.journal(made)) == 4
+        assert (await store.get_run(made)).status == "succeeded"  # type: ignore[union-attr]
+        with pytest.raises(KeyError):
+            await store.write_journal("missing", [], {"status": "failed"})
+        with pytest.raises(KeyError):
+            await store.write_journal("missing", [])
+        await store.write_journal(made, [], None)  # nothing to write is no error
+        await store.write_journal(made, [(step("last"), [])])
+        assert [s.seq for s in await store.journal(made)][-1] == 5
+
+    @async_test
     async def test_concurrent_steps_of_one_run_get_distinct_seqs(self, store: Store) -> None:
         made = (await store.create_run(run(), now=T0)).run.id
         saved = await asyncio.gather(
