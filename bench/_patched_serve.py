@@ -138,6 +138,14 @@ def apply(patches: set[str]) -> None:
         _fast_schemas()
     if "leanjournal" in patches:
         _lean_journal()
+    if "nogc" in patches:
+        import gc
+
+        gc.disable()
+    if "gcfreeze" in patches:
+        import gc
+
+        gc.set_threshold(10_000, 50, 100)
     if "switch" in patches:
         sys.setswitchinterval(0.0005)
     if "uvloop" in patches:

@@ -22,6 +22,7 @@ import uvicorn
 
 from runtime.compiler import CheckResult, check_project
 from runtime.errors import ProjectError
+from runtime.service import heap
 from runtime.service import loop as serve_loop
 from runtime.service.app import build_app, reload_on_sighup
 from runtime.service.logs import configure
@@ -110,6 +111,7 @@ async def serve(service: Service, args: argparse.Namespace, sock: socket.socket 
     except BaseException:
         listening.close()
         raise
+    heap.settle_after_start()
     app = build_app(service, manage_lifecycle=False, grace=args.grace)
     config = uvicorn.Config(
         app,
