@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from connectors.http.aiohttp_transport import GuardedAiohttpTransport
+from connectors.http.aiohttp_transport import Fetched, GuardedAiohttpTransport
 from connectors.http.auth import build_auth
 from connectors.http.breaker import BreakerOpen, CircuitBreaker, Ticket
 from connectors.http.config import (
@@ -434,24 +434,17 @@ class HttpConnector:
         signed = Outgoing(request.method, request.url, request.headers.copy(), request.content)
         credential = await self._auth.apply(signed) if authenticate else None
         try:
-            raw_headers = signed.headers.raw()
+            wire_headers = signed.headers.wire()
         except RequestError as exc:
             raise self._config_error(f"{what}: {exc}") from None
-        outgoing = httpx.Request(
-            signed.method,
-            signed.url,
-            headers=raw_headers,
-            content=signed.content or None,
-            extensions={"timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}},
-        )
         try:
             async with asyncio.timeout(timeout):
-                response = await self._transport.handle_async_request(outgoing)
+                response = await self._transport.fetch(signed.method, signed.url, wire_headers, signed.content, timeout)
                 try:
-                    full = 200 <= response.status_code < 300 or (expect is not None and response.status_code in expect)
+                    full = 200 <= response.status < 300 or (expect is not None and response.status in expect)
                     content, truncated = await self._read(response, full, what)
                 finally:
-                    await response.aclose()
+                    response.release()
         except ConnectorError:
             raise
         except EgressRefused as exc:
@@ -478,11 +471,11 @@ class HttpConnector:
             raise self._config_error(f"{what}: {type(exc).__name__}: {exc}") from None
         except (httpx.HTTPError, OSError) as exc:  # resets, server hang-ups, malformed responses
             raise self._connect_error(what, exc) from None
-        log.debug("%s", self._redact(f"{what}: HTTP {response.status_code}, {len(content)} bytes"))
+        log.debug("%s", self._redact(f"{what}: HTTP {response.status}, {len(content)} bytes"))
         return Reply(
             request.method,
             request.url,
-            response.status_code,
+            response.status,
             response.headers,
             content,
             truncated,
@@ -495,7 +488,7 @@ class HttpConnector:
             self._redact(f"{what}: connection failed: {detail}"), reason="connect", error_class="retriable"
         )
 
-    async def _read(self, response: httpx.Response, full: bool, what: str) -> tuple[bytes, bool]:
+    async def _read(self, response: Fetched, full: bool, what: str) -> tuple[bytes, bool]:
         """The body, decompressed. `full`: all of it or a fatal error past max_response_bytes;
         otherwise (error and redirect statuses) the first ERROR_BODY_BYTES, flagged as truncated."""
         limit = self._config.max_response_bytes if full else ERROR_BODY_BYTES
@@ -505,7 +498,7 @@ class HttpConnector:
             raise self._response_error(too_large)
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.aiter_bytes():
+        async for chunk in response.chunks():
             if size + len(chunk) > limit:
                 if full:
                     raise self._response_error(too_large)

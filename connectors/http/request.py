@@ -82,10 +82,13 @@ class HeaderBag:
                 raise RequestError(f"{where}: header {name!r} is set by the connector and cannot be configured")
             self.set(name, value)
 
-    def raw(self) -> list[tuple[bytes, bytes]]:
+    def wire(self) -> list[tuple[str, str]]:
+        """Checked headers as the transport sends them: values as their UTF-8 bytes read as Latin-1."""
+        sent: list[tuple[str, str]] = []
         for name, value in self:
             check_header(name, value, "request")
-        return [(name.encode("ascii"), value.encode("utf-8")) for name, value in self]
+            sent.append((name, value if value.isascii() else value.encode("utf-8").decode("latin-1")))
+        return sent
 
 
 @dataclass

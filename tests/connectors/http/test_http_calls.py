@@ -300,6 +300,13 @@ def test_response_limit_applies_after_decompression(serve):
     assert caught.value.reason == "response" and len(bomb) < 50_000
 
 
+def test_compressed_responses_are_decoded(serve):
+    packed = gzip.compress(b'{"total": 0.30, "id": "SO-1"}')
+    server = serve(lambda seen: Reply(200, packed, {"Content-Type": "application/json", "Content-Encoding": "gzip"}))
+    result = run(call_once(make_connector(server.url)))
+    assert result.output == {"total": Decimal("0.30"), "id": "SO-1"}
+
+
 def test_invalid_json_declared_as_json_is_a_response_error(serve):
     server = serve(lambda seen: Reply(200, "{not json", {"Content-Type": "application/json"}))
     with pytest.raises(ConnectorError) as caught:
