@@ -148,6 +148,8 @@ def apply(patches: set[str]) -> None:
         gc.set_threshold(10_000, 50, 100)
     if "switch" in patches:
         sys.setswitchinterval(0.0005)
+    if "switch1" in patches:
+        sys.setswitchinterval(0.0001)
     if "uvloop" in patches:
         asyncio.set_event_loop_policy(importlib.import_module("uvloop").EventLoopPolicy())
 

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
 
 import httpx
+import orjson
 import simplejson
 
 from connectors.http.config import scalar_text
@@ -182,8 +183,31 @@ def _check_finite(value: Any, depth: int = 0) -> None:
             _check_finite(item, depth + 1)
 
 
+def _fast_default(value: Any) -> Any:
+    if type(value) is Decimal and value.is_finite():
+        return orjson.Fragment(str(value))
+    if isinstance(value, Decimal):
+        raise RequestError("body holds NaN or Infinity, which JSON cannot carry")
+    return _json_default(value)
+
+
+_FAST_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def encode_json(body: Any) -> bytes:
-    """JSON bytes with decimals written exactly (`Decimal("0.30")` → `0.30`)."""
+    """JSON bytes with decimals written exactly (`Decimal("0.30")` → `0.30`).
+
+    orjson writes it (about ten times faster than simplejson); where its output holds a `null` (it
+    writes NaN and infinite floats as `null`) or it cannot write the value, simplejson writes it
+    after a check for non-finite numbers, and explains what is wrong."""
+    try:
+        fast = orjson.dumps(body, default=_fast_default, option=_FAST_OPTIONS)
+    except RequestError:
+        raise
+    except (orjson.JSONEncodeError, TypeError):
+        fast = None
+    if fast is not None and b"null" not in fast:
+        return fast
     _check_finite(body)
     try:
         text = simplejson.dumps(

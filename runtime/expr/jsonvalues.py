@@ -1,9 +1,16 @@
 """JSON text ⇄ JSON values with exact decimals.
 
 `loads` parses non-integer numbers as `Decimal`, rejects NaN/Infinity and duplicate keys.
-`dumps` writes `Decimal` as JSON numbers exactly (simplejson's C encoder with `use_decimal`).
+`dumps` writes `Decimal` as JSON numbers exactly.
 Measured on the P1 order: stdlib `json` with `parse_float=Decimal` and a duplicate-key hook parses
-faster than simplejson's equivalent (4.8 µs vs 5.3 µs), so `loads` uses the stdlib decoder.
+faster than simplejson's equivalent (4.8 µs vs 5.3 µs), so `loads` uses the stdlib decoder. For
+writing, orjson (each `Decimal` handed over as its exact text) takes 0.8 µs where simplejson's C
+encoder with `use_decimal` takes 8.2 µs; compact output goes through orjson, and simplejson writes
+pretty output and whatever orjson cannot or must not write: orjson turns a NaN or infinite float
+into `null`, so any orjson output containing `null` is written again by simplejson, which refuses
+non-finite numbers; integers beyond 64 bits, nesting deeper than 254 and cycles fall back too, and
+objects orjson would write natively but are not JSON values here (datetimes, dataclasses) are
+handed to simplejson to refuse.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import simplejson
 
 __all__ = ["dumps", "loads"]
@@ -58,12 +66,44 @@ def loads(text: str | bytes | bytearray) -> Any:
         raise ValueError("JSON nested too deeply") from None
 
 
+class _NotForOrjson(Exception):
+    """A value orjson is not to write (simplejson writes it, or explains why it cannot)."""
+
+
+def _orjson_default(value: Any) -> Any:
+    if type(value) is Decimal and value.is_finite():
+        return orjson.Fragment(str(value))
+    raise _NotForOrjson
+
+
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _fast(value: Any, sort_keys: bool) -> str | None:
+    """Compact JSON text by orjson, or None where simplejson must write it (see the module docstring)."""
+    try:
+        out = orjson.dumps(
+            value,
+            default=_orjson_default,
+            option=_ORJSON_OPTIONS | orjson.OPT_SORT_KEYS if sort_keys else _ORJSON_OPTIONS,
+        )
+    except (orjson.JSONEncodeError, TypeError):
+        return None
+    return None if b"null" in out else out.decode("utf-8")
+
+
 def dumps(value: Any, *, pretty: bool = False, sort_keys: bool = False) -> str:
     """Write a JSON value as text; `Decimal` is written exactly (`Decimal('0.30')` → `0.30`).
 
     Compact by default (no spaces); `pretty=True` indents by 2. Raises `ValueError` for NaN or
     Infinity, for circular or too deeply nested values, and `TypeError` for non-JSON objects.
     """
+    if value is None:
+        return "null"
+    if not pretty:
+        text = _fast(value, sort_keys)
+        if text is not None:
+            return text
     if pretty and sort_keys:
         encoder = simplejson.JSONEncoder(
             use_decimal=True, indent=2, separators=(",", ": "), ensure_ascii=False, allow_nan=False, sort_keys=True

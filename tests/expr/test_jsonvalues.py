@@ -69,3 +69,56 @@ def test_dumps_rejects_non_finite_numbers(bad: object) -> None:
 def test_dumps_rejects_non_json_objects() -> None:
     with pytest.raises(TypeError):
         dumps({"a": object()})
+
+
+def _simplejson(value: object) -> str:
+    import simplejson
+
+    return simplejson.dumps(value, use_decimal=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"total": Decimal("528.02"), "lines": [{"qty": 3, "price": Decimal("0.125")}], "ok": True, "none": None},
+        {"text": 'quote " backslash \\ tab \t newline \n nul \x00 del \x7f emoji 😀 line\u2028sep', "e": "é"},
+        [2**64, -(2**63) - 1, 10**30, Decimal("1E+2"), Decimal("-0"), Decimal("1.5E-7"), 0.1, -0.0, 1e300],
+        {1: "int key", True: "bool key", "s": ("tuple", "items")},
+        [[[[[[[[[[Decimal("1")]]]]]]]]]] * 3,
+        {"deep": [[[]]] * 2, "empty": {}},
+    ],
+)
+def test_fast_and_simplejson_writers_agree(value: object) -> None:
+    assert dumps(value) == _simplejson(value)
+
+
+def test_deep_nesting_beyond_orjsons_limit_is_still_written() -> None:
+    deep: object = Decimal("0.5")
+    for _ in range(400):
+        deep = [deep]
+    assert dumps(deep) == "[" * 400 + "0.5" + "]" * 400
+
+
+def test_non_finite_numbers_are_refused_wherever_they_are() -> None:
+    with pytest.raises(ValueError):
+        dumps({"a": {"b": [1, {"c": float("inf")}]}})
+    with pytest.raises(ValueError):
+        dumps({"a": [Decimal("sNaN")]})
+
+
+def test_values_orjson_would_write_natively_are_still_refused() -> None:
+    import dataclasses
+    import datetime
+
+    @dataclasses.dataclass
+    class Point:
+        x: int
+
+    with pytest.raises(TypeError):
+        dumps({"when": datetime.datetime(2026, 1, 1)})
+    with pytest.raises(TypeError):
+        dumps([Point(1)])
+    cycle: list[object] = []
+    cycle.append(cycle)
+    with pytest.raises(ValueError):
+        dumps(cycle)
