@@ -83,7 +83,7 @@ def _simplejson(value: object) -> str:
         {"total": Decimal("528.02"), "lines": [{"qty": 3, "price": Decimal("0.125")}], "ok": True, "none": None},
         {"text": 'quote " backslash \\ tab \t newline \n nul \x00 del \x7f emoji 😀 line\u2028sep', "e": "é"},
         [2**64, -(2**63) - 1, 10**30, Decimal("1E+2"), Decimal("-0"), Decimal("1.5E-7"), 0.1, -0.0, 1e300],
-        {1: "int key", True: "bool key", "s": ("tuple", "items")},
+        {1: "int key", False: "bool key", "s": ("tuple", "items")},
         [[[[[[[[[[Decimal("1")]]]]]]]]]] * 3,
         {"deep": [[[]]] * 2, "empty": {}},
     ],
