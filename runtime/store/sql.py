@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import queue
 import sqlite3
 import threading
@@ -393,15 +394,16 @@ def _create(conn: Connection, st: _Statements, new: NewRun, row: Row, keys: dict
 _RUN_COLUMNS = tuple(column.name for column in runs.c if column.name != "seq")
 _RAW_INSERT_RUN = (
     f"INSERT INTO {runs.name} ({', '.join(_RUN_COLUMNS)}) VALUES ({', '.join('?' for _ in _RUN_COLUMNS)})"
-    " ON CONFLICT (flow, idempotency_key) DO NOTHING RETURNING seq"
+    " ON CONFLICT (flow, idempotency_key) DO NOTHING"
 )
 _RAW_INSERT_KEY = f"INSERT INTO {run_keys.name} (run_id, name, value) VALUES (?, ?, ?)"
 
 
 def _raw_insert_run(raw: Any, row: Row) -> int | None:
-    """SQLite: insert the run, None when its (flow, idempotency key) exists (NULL keys never clash)."""
-    found = raw.execute(_RAW_INSERT_RUN, [_plain(row[name]) for name in _RUN_COLUMNS]).fetchone()
-    return None if found is None else int(found[0])
+    """SQLite: insert the run, None when its (flow, idempotency key) exists (NULL keys never clash).
+    `seq` is the rowid, so no RETURNING (whose row costs the writer another trip for the GIL)."""
+    cursor = raw.execute(_RAW_INSERT_RUN, [_plain(row[name]) for name in _RUN_COLUMNS])
+    return int(cursor.lastrowid) if cursor.rowcount == 1 else None
 
 
 def _prepare(new: NewRun, now: float) -> tuple[Row, dict[str, str]]:
@@ -463,11 +465,17 @@ _RAW_RUN_EXISTS = f"SELECT 1 FROM {runs.name} WHERE id = ?"
 _RAW_LAST_STEP = f"SELECT coalesce(max(seq), 0) FROM {steps.name} WHERE run_id = ?"
 
 
-def _append_steps(conn: Connection, run_id: str, entries: Sequence[tuple[Row, list[Row]]]) -> list[Row]:
-    """Append step rows (each with its event rows) to the run's journal; the rows with their `seq`."""
+def _append_steps(
+    conn: Connection, run_id: str, entries: Sequence[tuple[Row, list[Row]]], *, run_known: bool = False
+) -> list[Row]:
+    """Append step rows (each with its event rows) to the run's journal; the rows with their `seq`.
+    `run_known`: this transaction has already found the run (else `KeyError` when it does not exist).
+
+    On SQLite every statement hands the GIL back and forth with the event loop's thread, which costs
+    more than the statement; so plain steps go in as one multi-row INSERT."""
     raw = _raw_sqlite(conn)
     if raw is not None:
-        if raw.execute(_RAW_RUN_EXISTS, (run_id,)).fetchone() is None:
+        if not run_known and raw.execute(_RAW_RUN_EXISTS, (run_id,)).fetchone() is None:
             raise KeyError(run_id)
         (last,) = raw.execute(_RAW_LAST_STEP, (run_id,)).fetchone()
     else:  # PostgreSQL: the row lock serialises steps of one run, and the max is read after it is granted
@@ -485,7 +493,7 @@ def _append_steps(conn: Connection, run_id: str, entries: Sequence[tuple[Row, li
             plain.append([_plain(step[name]) for name in _STEP_COLUMNS])
             continue
         if plain:  # keep the order: what came before this step goes in first
-            raw.executemany(_RAW_INSERT_STEP, plain)
+            _raw_insert_steps(raw, plain)
             plain = []
         conn.execute(_INSERT_STEP, step)
         if event_rows:
@@ -493,14 +501,46 @@ def _append_steps(conn: Connection, run_id: str, entries: Sequence[tuple[Row, li
                 conn.execute(_EVENTS_LOCK)  # held to commit: event ids become visible in id order
             conn.execute(_INSERT_EVENTS, event_rows)
     if plain:
-        raw.executemany(_RAW_INSERT_STEP, plain)
+        _raw_insert_steps(raw, plain)
     return written
 
 
 _STEP_COLUMNS = tuple(column.name for column in steps.c)
-_RAW_INSERT_STEP = (
-    f"INSERT INTO {steps.name} ({', '.join(_STEP_COLUMNS)}) VALUES ({', '.join('?' for _ in _STEP_COLUMNS)})"
-)
+_STEP_VALUES = f"({', '.join('?' for _ in _STEP_COLUMNS)})"
+_ROWS_PER_INSERT = 64
+
+
+@functools.cache
+def _raw_insert_steps_sql(rows: int) -> str:
+    return f"INSERT INTO {steps.name} ({', '.join(_STEP_COLUMNS)}) VALUES {', '.join([_STEP_VALUES] * rows)}"
+
+
+def _raw_insert_steps(raw: Any, rows: list[list[Any]]) -> None:
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[start : start + _ROWS_PER_INSERT]
+        raw.execute(_raw_insert_steps_sql(len(chunk)), [value for row in chunk for value in row])
+
+
+def _raw_append_plain_steps(raw: Any, run_id: str, rows: Sequence[Row]) -> None:
+    """SQLite, steps without events, `seq`s not wanted back: one INSERT that numbers the steps after
+    the run's last one itself (SQLite evaluates the rows before inserting any, as the SELECT reads
+    the table it inserts into), instead of a SELECT of the last seq and then the INSERT."""
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[start : start + _ROWS_PER_INSERT]
+        params: list[Any] = []
+        for offset, step in enumerate(chunk, start=1):  # after the last step, which includes earlier chunks
+            params.append(run_id)
+            params.append(offset)
+            params.extend(_plain(step[name]) for name in _STEP_COLUMNS if name != "seq")
+        raw.execute(_raw_numbered_insert_sql(len(chunk)), params)
+
+
+@functools.cache
+def _raw_numbered_insert_sql(rows: int) -> str:
+    others = [name for name in _STEP_COLUMNS if name != "seq"]
+    last = f"(SELECT coalesce(max(seq), 0) FROM {steps.name} WHERE run_id = ?)"
+    row = f"({last} + ?, {', '.join('?' for _ in others)})"
+    return f"INSERT INTO {steps.name} (seq, {', '.join(others)}) VALUES {', '.join([row] * rows)}"
 
 
 def _record_step(conn: Connection, step: Row, event_rows: list[Row]) -> StepRecord:
@@ -856,12 +896,18 @@ class SqlStore:
         ]
         update_job = _update_job(run_id, changes) if changes else None
 
+        plain = not any(events for _step, events in rows)
+
         def write(conn: Connection) -> None:
-            if rows:
-                _append_steps(conn, run_id, rows)
+            # the update first: finding the run, it spares the steps' existence check
             if update_job is not None:
                 update_job(conn)
-            elif not rows and conn.execute(_RUN_BY_ID, {"run_id": run_id}).first() is None:
+            raw = _raw_sqlite(conn)
+            if rows and raw is not None and plain and update_job is not None:
+                _raw_append_plain_steps(raw, run_id, [step for step, _events in rows])
+            elif rows:
+                _append_steps(conn, run_id, rows, run_known=update_job is not None)
+            elif update_job is None and conn.execute(_RUN_BY_ID, {"run_id": run_id}).first() is None:
                 raise KeyError(run_id)
 
         await self._write(write)

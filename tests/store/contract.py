@@ -411,6 +411,44 @@ class StoreContract:
         assert [s.seq for s in await store.journal(made)][-1] == 5
 
     @async_test
+    async def test_write_journal_keeps_the_order_of_many_steps(self, store: Store) -> None:
+        made = (await store.create_run(run(), now=T0)).run.id
+        entries = [
+            (StepRecord(run_id=made, step_key=f"each[{i}]", kind="map", status="succeeded", output=i), [])
+            for i in range(130)
+        ]
+        entries.insert(
+            70,
+            (
+                StepRecord(run_id=made, step_key="emit", kind="emit", status="succeeded"),
+                [EventRecord(name="e", data=1)],
+            ),
+        )
+        await store.write_journal(made, entries)
+        journal = await store.journal(made)
+        assert [s.seq for s in journal] == list(range(1, 132))
+        assert [s.step_key for s in journal] == [record.step_key for record, _ in entries]
+        assert journal[130].output == 129
+
+    @async_test
+    async def test_write_journal_numbers_plain_steps_after_the_last_one(self, store: Store) -> None:
+        made = (await store.create_run(run(), now=T0)).run.id
+        other = (await store.create_run(run(), now=T0)).run.id
+        for key in ("a", "b"):
+            await store.record_step(StepRecord(run_id=made, step_key=key, kind="map", status="succeeded"))
+        await store.record_step(StepRecord(run_id=other, step_key="x", kind="map", status="succeeded"))
+        entries = [
+            (StepRecord(run_id=made, step_key=f"s{i}", kind="call", status="succeeded", output=i), [])
+            for i in range(70)
+        ]
+        await store.write_journal(made, entries, {"status": "succeeded"})
+        journal = await store.journal(made)
+        assert [s.seq for s in journal] == list(range(1, 73))
+        assert [s.step_key for s in journal] == ["a", "b", *(f"s{i}" for i in range(70))]
+        assert journal[-1].output == 69
+        assert [s.seq for s in await store.journal(other)] == [1]
+
+    @async_test
     async def test_concurrent_steps_of_one_run_get_distinct_seqs(self, store: Store) -> None:
         made = (await store.create_run(run(), now=T0)).run.id
         saved = await asyncio.gather(
