@@ -16,6 +16,7 @@ httpx's, so the connector's error classification does not depend on the transpor
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from collections.abc import AsyncIterator
@@ -66,6 +67,7 @@ def _odd_host(host: str) -> bool:
     return all(part.isdigit() or part.lower().startswith("0x") for part in host.split(".")) and bool(host)
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(normalise_host(host))

@@ -8,6 +8,7 @@ parsed, redacted body.
 
 from __future__ import annotations
 
+import functools
 import http
 import json
 import time
@@ -40,8 +41,10 @@ class Reply:
     credential: str | None = None  # the OAuth access token that authenticated the request, if any
 
 
+@functools.lru_cache(maxsize=4096)
 def display_url(url: httpx.URL) -> str:
-    """The URL without user info, query or fragment (query strings may hold keys)."""
+    """The URL without user info, query or fragment (query strings may hold keys); cached, as
+    `httpx.URL`'s properties are computed on each access."""
     port = f":{url.port}" if url.port is not None else ""
     host = f"[{url.host}]" if ":" in url.host else url.host
     return f"{url.scheme}://{host}{port}{url.path}"

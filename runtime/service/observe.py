@@ -51,7 +51,7 @@ class ServiceObserver(ExecutionObserver):
             yield span
 
     def step_finished(self, run: RunRecord, kind: str, status: str, seconds: float) -> None:
-        self.metrics.step_latency.labels(run.flow, kind).observe(max(seconds, 0.0))
+        self.metrics.child(self.metrics.step_latency, run.flow, kind).observe(max(seconds, 0.0))
 
     def step_retried(self, run: RunRecord, step_key: str) -> None:
         self.metrics.retries.labels(run.flow, step_key).inc()

@@ -39,7 +39,7 @@ from runtime.service.webhooks import (
     sync_response,
     wait_for_response,
 )
-from runtime.service.workers import WorkerPool
+from runtime.service.workers import LeaseTimer, WorkerPool
 from runtime.spec.common import parse_duration
 from runtime.spec.flow import PollTrigger, ScheduleTrigger
 from runtime.store.base import FINAL_STATUSES, NewRun, RunFilter, RunRecord, Store, StoreError
@@ -293,9 +293,9 @@ class Service:
             raise ProjectError([Diagnostic.make("SL029", f"flow {run.flow!r} is no longer deployed")])
         started = self.clock.time()
         result = await self.executor(plan).execute(run)
-        self.metrics.run_latency.labels(run.flow).observe(max(self.clock.time() - started, 0.0))
+        self.metrics.child(self.metrics.run_latency, run.flow).observe(max(self.clock.time() - started, 0.0))
         if result.status in FINAL_STATUSES:
-            self.metrics.runs.labels(run.flow, result.status).inc()
+            self.metrics.child(self.metrics.runs, run.flow, result.status).inc()
         if result.status == "dead_lettered":
             self.metrics.dead_letters.labels(run.flow).inc()
         for call in result.calls:
@@ -303,7 +303,7 @@ class Service:
                 system = plan.operation(call.operation).system
             except KeyError:
                 system = call.operation.partition(".")[0]
-            self.metrics.connector_calls.labels(system, call.operation, call.status).inc()
+            self.metrics.child(self.metrics.connector_calls, system, call.operation, call.status).inc()
         if result.emitted:
             self.events.notify()
         waiting = self._responses.get(run.id)  # a sync caller waiting for a run a worker executed
@@ -338,7 +338,7 @@ class Service:
             if sync and run.status in FINAL_STATUSES:
                 return self._final_sync(run)
             return accepted_response(run.id, run.status, created=False)
-        self.metrics.runs_accepted.labels(route.flow.name, "webhook").inc()
+        self.metrics.child(self.metrics.runs_accepted, route.flow.name, "webhook").inc()
         if not sync:
             self.workers.notify()
             return accepted_response(run.id, run.status, created=True)
@@ -351,7 +351,7 @@ class Service:
             task.add_done_callback(lambda done: self._inline.pop(done, None))
         else:
             self.workers.notify()
-        response = await wait_for_response(future, route.spec.sync_timeout)
+        response = await wait_for_response(future, route.sync_timeout)
         self._responses.pop(run.id, None)
         if response is not None:
             return sync_response(response)
@@ -365,7 +365,7 @@ class Service:
 
     async def _run_inline(self, run: RunRecord, future: asyncio.Future[dict[str, Any]]) -> None:
         bind(run_id=run.id, flow=run.flow, correlation_id=run.correlation_id)  # this task's own context
-        renew = asyncio.create_task(self._renew(run.id))
+        lease = LeaseTimer(self, run.id, self.node_id)
         try:
             result = await self.execute(run)
             if not future.done():
@@ -380,13 +380,7 @@ class Service:
                     }
                 )
         finally:
-            renew.cancel()
-
-    async def _renew(self, run_id: str) -> None:
-        while True:
-            await asyncio.sleep(self.lease / 3)
-            with contextlib.suppress(Exception):
-                await self.store.renew(run_id, self.node_id, now=self.clock.time(), lease=self.lease)
+            lease.cancel()
 
     def _fallback_response(self, result: RunResult) -> dict[str, Any]:
         return outcome_response(result.run.id, result.status, result.output, result.error)

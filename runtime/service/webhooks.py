@@ -55,6 +55,7 @@ class WebhookRoute:
     pattern: re.Pattern[str]
     max_body: int
     schema: Any
+    sync_timeout: float  # seconds a sync caller waits for the flow's answer
 
 
 def build_routes(plan: Plan) -> list[WebhookRoute]:
@@ -75,6 +76,7 @@ def build_routes(plan: Plan) -> list[WebhookRoute]:
                 re.compile(regex),
                 parse_size(spec.max_body),
                 schema_validator(schema) if schema is not None else None,
+                parse_duration(spec.sync_timeout),
             )
         )
     return routes
@@ -255,11 +257,10 @@ def sync_response(response: dict[str, Any]) -> Response:
     )
 
 
-async def wait_for_response(future: asyncio.Future[dict[str, Any]], timeout: str) -> dict[str, Any] | None:
-    try:
-        return await asyncio.wait_for(asyncio.shield(future), parse_duration(timeout))
-    except TimeoutError:
-        return None
+async def wait_for_response(future: asyncio.Future[dict[str, Any]], timeout: float) -> dict[str, Any] | None:
+    """The answer, or None after `timeout` seconds (the future is left alone: the run goes on)."""
+    done, _pending = await asyncio.wait((future,), timeout=timeout)
+    return future.result() if done else None
 
 
 def secret_renderer(plan: Plan, resolve_secret: Any, resolve_env: Any, template: str | None) -> str | None:

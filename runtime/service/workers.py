@@ -22,6 +22,37 @@ if TYPE_CHECKING:
 log = logging.getLogger("syncline.workers")
 
 
+class LeaseTimer:
+    """Renews a run's lease every `lease / 3` seconds while it executes: a timer rather than a task
+    per run, since most runs end long before the first renewal is due."""
+
+    def __init__(self, service: Service, run_id: str, worker: str) -> None:
+        self._service = service
+        self._run_id = run_id
+        self._worker = worker
+        self._loop = asyncio.get_running_loop()
+        self._renewals: set[asyncio.Task[None]] = set()
+        self._handle = self._loop.call_later(service.lease / 3, self._due)
+
+    def _due(self) -> None:
+        task = self._loop.create_task(self._renew())
+        self._renewals.add(task)
+        task.add_done_callback(self._renewals.discard)
+        self._handle = self._loop.call_later(self._service.lease / 3, self._due)
+
+    async def _renew(self) -> None:
+        service = self._service
+        try:
+            await service.store.renew(self._run_id, self._worker, now=service.clock.time(), lease=service.lease)
+        except StoreError:
+            service.metrics.store_errors.inc()
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+        for task in self._renewals:
+            task.cancel()
+
+
 class WorkerPool:
     def __init__(self, service: Service, count: int, *, poll_interval: float = 0.25) -> None:
         self.service = service
@@ -61,7 +92,7 @@ class WorkerPool:
         service = self.service
         self.current[run.id] = (run, worker)
         token = bind(run_id=run.id, flow=run.flow, correlation_id=run.correlation_id)
-        renew = asyncio.create_task(self._renew(run.id, worker))
+        lease = LeaseTimer(service, run.id, worker)
         try:
             result = await service.execute(run)
             if result.status in ("failed", "dead_lettered"):
@@ -73,22 +104,11 @@ class WorkerPool:
         except Exception:
             log.exception("run %s crashed the worker; it resumes after its lease", run.id)
         finally:
-            renew.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renew
+            lease.cancel()
             self.current.pop(run.id, None)
             from runtime.service.logs import run_context
 
             run_context.reset(token)
-
-    async def _renew(self, run_id: str, worker: str) -> None:
-        service = self.service
-        while True:
-            await asyncio.sleep(service.lease / 3)
-            try:
-                await service.store.renew(run_id, worker, now=service.clock.time(), lease=service.lease)
-            except StoreError:
-                service.metrics.store_errors.inc()
 
     async def stop(self, grace: float) -> None:
         """Stop claiming; let running runs finish within `grace` seconds, then release the rest."""

@@ -154,3 +154,30 @@ async def test_queue_depth_drains(tmp_path: Path, sink: Sink, nodes: StartNode) 
 
     await until(drained, timeout=20)
     assert len(sink.on("/work")) == 30
+
+
+SLOW_CALL = """
+trigger:
+  webhook: {{path: /hooks/slow, mode: {mode}, sync_timeout: 10s}}
+steps:
+  - id: push
+    call: sink.post
+    with: {{path: slow, body: "{{{{ input }}}}"}}
+"""
+
+
+async def test_a_long_call_keeps_its_lease_so_no_other_worker_takes_the_run(
+    tmp_path: Path, sink: Sink, nodes: StartNode
+) -> None:
+    """With a 0.6 s lease and four workers polling every 50 ms, a 2 s call would be claimed again
+    by another worker if its lease were not renewed; it is, inline (sync) and on a worker (async)."""
+    sink.rule("/slow", delay=2.0)
+    flows = {mode: SLOW_CALL.format(mode=mode) for mode in ("sync", "async")}
+    for mode, text in flows.items():
+        sink.reset()
+        sink.rule("/slow", delay=2.0)
+        node = await nodes(write_project(tmp_path / mode, sink.url, {"slow": text}), workers=4, lease=0.6)
+        answer = await node.client.post("/hooks/slow", json={"n": 1}, timeout=15)
+        run = await node.wait_run(answer.json()["run_id"], timeout=15)
+        assert run["status"] == "succeeded", (mode, run)
+        assert len(sink.on("/slow")) == 1, f"{mode}: the call was made {len(sink.on('/slow'))} times"
