@@ -125,6 +125,40 @@ def _lean_journal() -> None:
     setattr(store_class, "journal", lean_journal)  # noqa: B010
 
 
+def _writer_stats() -> None:
+    """Print the SQLite writer's batch sizes and times every 2 s (to stderr)."""
+    import atexit
+    import time as _time
+
+    import runtime.store.sql as sql
+
+    stats = {"batches": 0, "jobs": 0, "busy": 0.0, "since": _time.perf_counter()}
+    run = sql._Writer._run
+
+    def timed(self: Any, batch: Any) -> Any:
+        started = _time.perf_counter()
+        try:
+            return run(self, batch)
+        finally:
+            stats["batches"] += 1
+            stats["jobs"] += len(batch)
+            stats["busy"] += _time.perf_counter() - started
+            now = _time.perf_counter()
+            if now - stats["since"] > 2:
+                n = max(stats["batches"], 1)
+                print(
+                    f"writer: {stats['batches'] / (now - stats['since']):.0f} batches/s, "
+                    f"{stats['jobs'] / n:.1f} jobs/batch, {1000 * stats['busy'] / n:.2f} ms/batch, "
+                    f"busy {100 * stats['busy'] / (now - stats['since']):.0f}%",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                stats.update(batches=0, jobs=0, busy=0.0, since=now)
+
+    setattr(sql._Writer, "_run", timed)  # noqa: B010
+    atexit.register(lambda: None)
+
+
 def apply(patches: set[str]) -> None:
     if "sniffio" in patches:
         _stub_sniffio()
@@ -138,6 +172,8 @@ def apply(patches: set[str]) -> None:
         _fast_schemas()
     if "leanjournal" in patches:
         _lean_journal()
+    if "writerstats" in patches:
+        _writer_stats()
     if "nogc" in patches:
         import gc
 
