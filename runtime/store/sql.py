@@ -5,14 +5,15 @@ for speed, default `full`; `?busy_timeout=<ms>`, default 10000; `?max_page_count
 file's size, as a quota or to test a full disk) and `postgresql://user@host/db`
 (driven by psycopg 3; `?pool_size=<n>`, default 5; other query options go to libpq).
 
-Threads and transactions (the event loop never runs SQL):
-- SQLite: one writer thread per store with one connection runs every write. It takes the queued
-  writes that are waiting, up to 64, and runs them in one `BEGIN IMMEDIATE` transaction (group
-  commit: one fsync for all of them); each caller gets its result only after that commit. If any
-  of them fails, nothing of the batch is committed and each is run again alone, so only the failing
-  one sees its error. `BEGIN IMMEDIATE` takes the file's write lock up front, so several processes
-  (or stores) on one file are serialised by SQLite itself and a uniqueness check cannot race.
-  Reads run on a small thread pool with their own connections (WAL: readers never block the writer).
+Threads and transactions:
+- SQLite: one connection per store runs every write (`_Writer`). The writes waiting, up to 64, go
+  into one `BEGIN IMMEDIATE` transaction (group commit: one fsync for all of them); each caller gets
+  its result only after that commit. The writes' statements run on the event loop's thread, each
+  write in a SAVEPOINT so a failing one is rolled back alone; BEGIN (which may wait for another
+  process's lock) and COMMIT (the fsync) run on the writer's thread — see `_Writer` for why.
+  `BEGIN IMMEDIATE` takes the file's write lock up front, so several processes (or stores) on one
+  file are serialised by SQLite itself and a uniqueness check cannot race. Reads run on a small
+  thread pool with their own connections (WAL: readers never block the writer).
 - PostgreSQL: reads and writes run on a small thread pool, one transaction per call, READ
   COMMITTED. Uniqueness rests on unique indexes (`INSERT ... ON CONFLICT DO NOTHING`, then select),
   claims on `SELECT ... FOR UPDATE SKIP LOCKED`, a run's journal on a row lock of the run, and event
