@@ -161,7 +161,8 @@ class WebhookIntake:
         service = self.service
         if not service.accepting:
             return problem(503, "shutting_down", "the service is shutting down; retry on another node")
-        route, allowed = self.match(request.method, request.url.path)
+        path = request.scope["path"]  # (request.url builds a whole URL object)
+        route, allowed = self.match(request.method, path)
         if route is None:
             if allowed:
                 return problem(
@@ -170,7 +171,7 @@ class WebhookIntake:
                     f"{request.method} is not accepted here",
                     headers={"Allow": ", ".join(sorted(set(allowed)))},
                 )
-            return problem(404, "not_found", f"no webhook at {request.url.path}")
+            return problem(404, "not_found", f"no webhook at {path}")
         body = await read_body(request, route.max_body)
         if body is None:
             return self.reject(route, 413, "too_large", f"the body is larger than {route.spec.max_body}")
