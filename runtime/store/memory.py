@@ -208,14 +208,18 @@ class MemoryStore:
         with self._locked():
             if record.run_id not in self._runs:
                 raise KeyError(record.run_id)
-            journal = self._steps.setdefault(record.run_id, [])
-            row["seq"] = len(journal) + 1
-            journal.append(row)
-            for event in event_rows:
-                self._event_id += 1
-                event["id"] = self._event_id
-                self._events.append(event)
+            self._append(record.run_id, row, event_rows)
             return step_record(row)
+
+    def _append(self, run_id: str, step: Row, event_rows: list[Row]) -> None:
+        """Under the lock: the step next in its run's journal, its events next in the event log."""
+        journal = self._steps.setdefault(run_id, [])
+        step["seq"] = len(journal) + 1
+        journal.append(step)
+        for event in event_rows:
+            self._event_id += 1
+            event["id"] = self._event_id
+            self._events.append(event)
 
     async def write_journal(
         self, run_id: str, entries: Sequence[JournalEntry], changes: RunChanges | None = None
@@ -230,14 +234,8 @@ class MemoryStore:
             row = self._runs.get(run_id)
             if row is None:
                 raise KeyError(run_id)
-            journal = self._steps.setdefault(run_id, [])
             for step, event_rows in prepared:
-                step["seq"] = len(journal) + 1
-                journal.append(step)
-                for event in event_rows:
-                    self._event_id += 1
-                    event["id"] = self._event_id
-                    self._events.append(event)
+                self._append(run_id, step, event_rows)
             row.update(values)
 
     async def journal(self, run_id: str) -> list[StepRecord]:
