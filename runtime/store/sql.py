@@ -236,6 +236,13 @@ class _Writer:
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
         while self._queue:
+            if self._txn is None and len(self._queue) == 1:
+                # a lone write (a quiet node): all of it in one trip to the thread, where taking the GIL
+                # back is cheap because the loop is not busy
+                work = self._queue.pop()
+                if not work.future.cancelled():
+                    _settle([await loop.run_in_executor(self._thread, self._solo, work)])
+                continue
             if self._txn is None:
                 try:
                     await loop.run_in_executor(self._thread, self._begin)
@@ -297,6 +304,23 @@ class _Writer:
             self._txn = None
             self._recover()
             raise self._store.error(exc) from exc
+
+    def _solo(self, work: _Work[Any]) -> tuple[_Work[Any], bool, Any]:
+        try:
+            self._begin()
+        except StoreError as exc:
+            return (work, False, exc)
+        try:
+            result = work.fn(self._conn)  # type: ignore[arg-type]
+        except BaseException as exc:
+            self._rollback()
+            failure = self._store.error(exc) if isinstance(exc, SQLAlchemyError | sqlite3.Error) else exc
+            return (work, False, failure)
+        try:
+            self._commit_then_begin()
+        except StoreError as exc:
+            return (work, False, exc)
+        return (work, True, result)
 
     def _commit_then_begin(self) -> None:
         """COMMIT the batch; when more jobs are waiting, BEGIN their transaction in the same trip."""
