@@ -13,15 +13,19 @@ Patches:
             JSON Schemas compiled with fastjsonschema (from bench/.cache/pylib) as a fast path:
             jsonschema runs only when the document is invalid, for the error message
   switch    sys.setswitchinterval(0.0005): the store's writer/reader threads get the GIL back after
-            0.5 ms instead of 5 ms (shows how much the threads wait for the GIL)
+            0.5 ms instead of 5 ms (shows how much the threads wait for the GIL); switch1: 0.1 ms
+  nogc      the garbage collector off (the upper bound for GC tuning; the shipped node freezes its
+            startup objects and raises the thresholds, runtime/service/heap.py)
+  gcfreeze  thresholds (10000, 50, 100) set before start, without the freeze
+  writerstats
+            print the SQLite writer's batches/s, jobs per batch and time per batch every 2 s
   memorystore
             `--store memory://`: no journal cost at all — not shippable (P1 needs the journal), only
             the upper bound of what a leaner journal (fewer store round trips per run) can give
   leanjournal
-            SQLite store: the journal records of pure steps (validate, map, set, respond) are queued
-            to the writer without waiting for their commit (they commit in order, in the same group
-            commit as the run's next awaited write), and `journal()` of a run this process has just
-            created answers [] without a read — 4 of a P1 run's 9 awaited store round trips go
+            (written before write_journal existed; kept for comparison) SQLite store: the journal
+            records of pure steps are queued without waiting for their commit, and `journal()` of a
+            run this process has just created answers [] without a read
   none      nothing (the shipped code through this launcher)
 """
 
