@@ -370,6 +370,21 @@ class Service:
             result = await self.execute(run)
             if not future.done():
                 future.set_result(self._fallback_response(result))
+        except StoreError as exc:
+            # the run is committed and resumes from its journal once its lease expires; its caller
+            # hears where to follow it, and when to ask again
+            self.metrics.store_errors.inc()
+            log.warning("store failed during inline run %s: %s (it resumes after its lease)", run.id, exc)
+            if not future.done():
+                location = f"/api/v1/runs/{run.id}"
+                body = {
+                    "run_id": run.id,
+                    "error": "store_unavailable",
+                    "message": "the run could not be journaled; it resumes by itself, follow it at its location",
+                    "location": location,
+                }
+                headers = {"Retry-After": str(max(1, round(self.lease))), "Location": location}
+                future.set_result({"status": 503, "body": body, "headers": headers})
         except Exception as exc:
             log.exception("inline run %s failed", run.id)
             if not future.done():

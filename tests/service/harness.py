@@ -33,7 +33,7 @@ from starlette.routing import Route
 
 from runtime.demo.simulators import ServerThread, free_port
 from runtime.expr import dumps, loads
-from runtime.service.app import build_app
+from runtime.service.app import ServiceApp, build_app
 from runtime.service.service import Service
 from runtime.store.base import RunRecord
 
@@ -237,7 +237,7 @@ class Node:
     """One Syncline service served by uvicorn inside the test's event loop."""
 
     service: Service
-    app: Starlette
+    app: ServiceApp
     server: uvicorn.Server
     task: asyncio.Task[None]
     url: str

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from runtime.store.base import StoreError
 from runtime.store.factory import open_store
 from tests.service.conftest import StartNode
 from tests.service.harness import Node, Sink, until, write_project
@@ -183,3 +184,33 @@ async def test_sync_failure_answers_with_the_error(node: Node, sink: Sink) -> No
     rejected = await node.client.post("/hooks/rejecting", json={"id": "S-6"})
     assert rejected.status_code == 422
     assert rejected.json()["error"]["code"] == "NOT_ALLOWED"
+
+
+async def test_a_store_failure_mid_run_answers_503_and_the_run_resumes(
+    tmp_path: Path, sink: Sink, nodes: StartNode
+) -> None:
+    """The run is committed at intake; when its journal write fails, the sync caller gets 503 with
+    the run's location and a Retry-After, and the run finishes by itself after its lease, with the
+    call repeated under the same idempotency key."""
+    node = await nodes(write_project(tmp_path / "p", sink.url, {"plain": NO_RESPOND}), lease=0.6, poll_interval=0.05)
+    store = node.service.store
+    real = store.write_journal
+    failed: list[str] = []
+
+    async def fail_once(run_id: str, *args: object, **kwargs: object) -> None:
+        if not failed:
+            failed.append(run_id)
+            raise StoreError("injected: disk unavailable")
+        await real(run_id, *args, **kwargs)  # type: ignore[arg-type]
+
+    store.write_journal = fail_once  # type: ignore[method-assign]
+    answer = await node.client.post("/hooks/plain", json={"id": "S-9"})
+    assert answer.status_code == 503, answer.text
+    body = answer.json()
+    assert body["error"] == "store_unavailable" and body["run_id"] == failed[0]
+    assert answer.headers["location"] == f"/api/v1/runs/{failed[0]}" and answer.headers["retry-after"]
+    assert "injected" not in answer.text
+    run = await node.wait_run(failed[0])
+    assert run["status"] == "succeeded"
+    keys = {hit.headers.get("idempotency-key") for hit in sink.on("/plain")}
+    assert len(sink.on("/plain")) == 2 and len(keys) == 1 and None not in keys
