@@ -31,13 +31,13 @@ from runtime.store.base import (
 )
 from runtime.store.schema import (
     change_values,
-    check_entries,
     dead_letter_record,
     decode_cursor,
     event_record,
     event_row,
     is_conflict,
     is_due,
+    journal_rows,
     new_run_row,
     ready_since,
     run_record,
@@ -224,11 +224,7 @@ class MemoryStore:
     async def write_journal(
         self, run_id: str, entries: Sequence[JournalEntry], changes: RunChanges | None = None
     ) -> None:
-        check_entries(run_id, entries)
-        prepared = [
-            (step_row(record, 0), [event_row(event, default_time=record.finished_at) for event in events])
-            for record, events in entries
-        ]
+        prepared = journal_rows(run_id, entries)
         values = change_values(changes) if changes else {}
         with self._locked():
             row = self._runs.get(run_id)

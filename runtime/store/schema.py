@@ -401,11 +401,15 @@ _CREATED_FROM_ROW = (
 )
 
 
-def check_entries(run_id: str, entries: Sequence[JournalEntry]) -> None:
-    """`write_journal` takes the records of one run only (`ValueError` names a stray one)."""
-    for record, _events in entries:
+def journal_rows(run_id: str, entries: Sequence[JournalEntry]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """`write_journal`'s entries as (step row, event rows), `seq` still 0; `ValueError` for a step of
+    another run (write_journal takes the records of one run only)."""
+    rows = []
+    for record, events in entries:
         if record.run_id != run_id:
             raise ValueError(f"write_journal({run_id!r}) got a step of run {record.run_id!r}")
+        rows.append((step_row(record, 0), [event_row(event, default_time=record.finished_at) for event in events]))
+    return rows
 
 
 def step_row(record: StepRecord, seq: int) -> dict[str, Any]:

@@ -77,7 +77,6 @@ from runtime.store.base import (
 from runtime.store.schema import (
     business_key_rows,
     change_values,
-    check_entries,
     created_record,
     cursors,
     dead_letter_record,
@@ -89,6 +88,7 @@ from runtime.store.schema import (
     event_row,
     events,
     is_conflict,
+    journal_rows,
     new_run_row,
     not_blocked_clause,
     poll_items,
@@ -982,11 +982,7 @@ class SqlStore:
     async def write_journal(
         self, run_id: str, entries: Sequence[JournalEntry], changes: RunChanges | None = None
     ) -> None:
-        check_entries(run_id, entries)
-        rows = [
-            (step_row(record, 0), [event_row(item, default_time=record.finished_at) for item in events])
-            for record, events in entries
-        ]
+        rows = journal_rows(run_id, entries)
         update_job = _update_job(run_id, changes) if changes else None
 
         plain = not any(events for _step, events in rows)
