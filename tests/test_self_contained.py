@@ -1,0 +1,33 @@
+"""The test suite needs nothing outside the repository: no test, Makefile target or CI script reads `../shared`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+# `../shared`, `REPO.parent / "shared"` and the like: a path that climbs out of the checkout.
+OUTSIDE = re.compile(r"\.\./shared|\.parent\s*/\s*[\"']shared[\"']|/work/shared|parents\[\d\]\s*/\s*[\"']shared[\"']")
+
+
+def _checked_files() -> list[Path]:
+    files = [p for p in (REPO / "tests").rglob("*.py") if p != Path(__file__).resolve()]
+    files += [REPO / "Makefile", *sorted((REPO / ".ci").iterdir())]
+    return [p for p in files if p.is_file()]
+
+
+def test_no_test_reads_outside_the_repository() -> None:
+    offenders = [
+        f"{path.relative_to(REPO)}:{number}: {line.strip()}"
+        for path in _checked_files()
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if OUTSIDE.search(line)
+    ]
+    assert not offenders, "tests must only read files inside the repository:\n" + "\n".join(offenders)
+
+
+def test_the_jsonpath_compliance_suite_ships_with_its_licence() -> None:
+    data = REPO / "tests" / "expr" / "data"
+    assert (data / "jsonpath-cts.json").stat().st_size > 100_000
+    assert "BSD-2" in (data / "jsonpath-cts.LICENSE").read_text(encoding="utf-8")
