@@ -24,9 +24,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check runtime connectors tests bench
 	$(BIN)/mypy
 
-## The service with the bundled example project on SQLite and simulated systems.
+## The service with the bundled example project on SQLite and simulated systems (make demo PORT=8091 for another port).
+PORT ?= 8080
 demo: $(STAMP)
-	$(BIN)/syncline demo
+	$(BIN)/syncline demo --port $(PORT)
 
 ## Benchmarks, full length (CI runs them in --smoke mode from the tests).
 bench: $(STAMP)

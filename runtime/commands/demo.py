@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from runtime.commands.serve import add_options, precheck, serve
+from runtime.commands.serve import add_options, listen_or_explain, precheck, serve
 from runtime.demo.simulators import DEMO_CREDENTIALS, start_simulators
 from runtime.expr import dumps
 from runtime.service import loop as serve_loop
@@ -113,6 +113,11 @@ def run(args: argparse.Namespace) -> int:
     checked = precheck(project)
     if checked is None:
         return 1
+    # the port first: a busy one is a one-line answer, not a traceback after the simulators started
+    hint = "Pick another port: make demo PORT=8091 (or syncline demo --port 8091)."
+    sock = listen_or_explain("demo", args.host, args.port, hint)
+    if sock is None:
+        return 1
     ports = {name: port for name, port in (("crm", 8701), ("erp", 8702), ("billing", 8703)) if _free(port)}
     sims = start_simulators(ports)
     os.environ.update(sims.env())
@@ -126,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(_next_steps(args.port, []), flush=True)
     try:
-        serve_loop.run(serve(service, args))
+        serve_loop.run(serve(service, args, sock))
     except KeyboardInterrupt:
         pass
     finally:

@@ -87,6 +87,23 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def listen_or_explain(command: str, host: str, port: int, hint: str) -> socket.socket | None:
+    """`listen`, or None after printing one line that names the address, why it failed and `hint`
+    (how to pick another port)."""
+    try:
+        return listen(host, port)
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        print(f"syncline {command}: cannot listen on {host}:{port}: {reason}. {hint}", file=sys.stderr)
+        return None
+
+
+def address_of(sock: socket.socket) -> str:
+    """The URL a bound socket serves at (the real port when 0 was asked for)."""
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 @contextlib.contextmanager
 def _sigterm_ends_cleanly() -> Iterator[None]:
     """uvicorn handles SIGTERM by shutting down gracefully and then re-raises it to the handler that
@@ -132,6 +149,13 @@ async def serve(service: Service, args: argparse.Namespace, sock: socket.socket 
         await service.stop(args.grace)
 
     stopper = asyncio.create_task(stop_when_exiting())
+
+    async def announce() -> None:
+        while not server.started:
+            await asyncio.sleep(0.05)
+        log.info("listening on %s", address_of(listening))
+
+    announcer = asyncio.create_task(announce())
     watcher = None
     if args.watch:
 
@@ -145,6 +169,7 @@ async def serve(service: Service, args: argparse.Namespace, sock: socket.socket 
         try:
             await server.serve(sockets=[listening])
         finally:
+            announcer.cancel()
             if watcher is not None:
                 watcher.cancel()
             if server.should_exit:
@@ -168,11 +193,8 @@ def run(args: argparse.Namespace) -> int:
     checked = precheck(Path(args.project))
     if checked is None:
         return 1
-    try:
-        sock = listen(args.host, args.port)
-    except OSError as exc:
-        reason = (exc.strerror or str(exc)).lower()
-        print(f"syncline serve: cannot listen on {args.host}:{args.port}: {reason}", file=sys.stderr)
+    sock = listen_or_explain("serve", args.host, args.port, "Pick another port with --port.")
+    if sock is None:
         return 1
     service = Service(Path(args.project), args.store, workers=args.workers, lease=args.lease, checked=checked)
     configure(args.log_level, redact=service.redact_text)
