@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import math
 import re
+import unicodedata
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -115,11 +116,14 @@ def _params(values: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def query_params(*layers: Mapping[str, Any] | Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Merge parameter layers; a later layer replaces every value of a name an earlier one set."""
+    """Merge parameter layers; a later layer replaces every value of a name an earlier one set.
+
+    The result is in declaration order (a replaced name keeps its first place), the same in every
+    process: signed and order-sensitive APIs compare the query string as sent."""
     merged: dict[str, list[tuple[str, str]]] = {}
     for layer in layers:
         pairs = _params(layer) if isinstance(layer, Mapping) else list(layer)
-        names = {k for k, _ in pairs}
+        names = dict.fromkeys(k for k, _ in pairs)  # ordered; a set's order changes with PYTHONHASHSEED
         for name in names:
             merged[name] = []
         for key, value in pairs:
@@ -139,6 +143,29 @@ def join_url(base: httpx.URL, path: str) -> tuple[httpx.URL, list[tuple[str, str
     return url, list(query)
 
 
+_MAX_DECODES = 4
+
+
+def _is_dot_segment(segment: str) -> bool:
+    """True when a path segment is, or decodes to something holding, a `.` or `..` segment.
+
+    A server may decode a parameter value once or more and may read a backslash as `/` (`..%2F`,
+    `%2e%2e`, `..%5c`, `%252e%252e` double-encoded), cut `;params` from a segment (`..;x`) or fold
+    fullwidth dots (U+FF0E); every reading is checked, so no spelling of `..` reaches the server.
+    """
+    text = segment
+    for _ in range(_MAX_DECODES + 1):
+        folded = unicodedata.normalize("NFKC", text)
+        for part in re.split(r"[/\\]", folded):
+            if part.split(";", 1)[0] in (".", ".."):
+                return True
+        decoded = unquote(text)
+        if decoded == text:
+            return False
+        text = decoded
+    return "%" in text  # still encoded after several rounds: refuse rather than guess
+
+
 @functools.lru_cache(maxsize=4096)
 def _joined(base: httpx.URL, path: str) -> tuple[httpx.URL, tuple[tuple[str, str], ...]]:
     if _CONTROL.search(path) or "\t" in path:
@@ -148,9 +175,8 @@ def _joined(base: httpx.URL, path: str) -> tuple[httpx.URL, tuple[tuple[str, str
     path, _, query = path.partition("?")
     if path and not path.startswith("/"):
         path = "/" + path
-    for segment in path.split("/"):
-        if unquote(segment) in (".", ".."):
-            raise RequestError("path must not contain '.' or '..' segments")
+    if any(_is_dot_segment(segment) for segment in path.split("/")):
+        raise RequestError("path must not contain '.' or '..' segments (also encoded, e.g. %2e%2e%2f or ..\\)")
     try:
         url = base.copy_with(path=base.path.rstrip("/") + path if path else base.path)
     except httpx.InvalidURL as exc:

@@ -32,6 +32,7 @@ class Seen:
     target: str
     headers: dict[str, str]  # lower-case names
     body: bytes
+    request_line: str = ""  # exactly as received, e.g. `GET /a?x=1 HTTP/1.1`
 
     @property
     def path(self) -> str:
@@ -79,7 +80,8 @@ class TargetServer:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                seen = Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                seen = Seen(self.command, self.path, headers, body, self.requestline)
                 target.requests.append(seen)
                 reply = target.app(seen)
                 if reply.delay:

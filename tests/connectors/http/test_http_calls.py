@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime
+from urllib.parse import unquote
 
 import pytest
 
@@ -89,6 +90,43 @@ def test_dot_segments_in_a_rendered_path_are_refused(serve, path):
         run(call_once(make_connector(server.url + "/api"), "get", {"path": path}))
     assert (caught.value.reason, caught.value.error_class) == ("config", "fatal")
     assert server.connections == 0
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "..%2Fx",  # the observed one: sent as /a/..%2Fx
+        "%2e%2e%2fadmin",
+        "%2E%2E",
+        "%2e%2E%2F..%2f",  # mixed case
+        ".%2e",
+        "..\\admin",
+        "..%5cadmin",
+        "..%5Cadmin",
+        "%252e%252e",  # double-encoded
+        "%252e%252e%252fadmin",
+        "%25252e%25252e",  # triple-encoded
+        "x%2f..%2fadmin",
+        "..;x",  # Tomcat reads `..;x` as `..`
+        "\uff0e\uff0e",  # fullwidth dots, NFKC-folded to `..` by some servers
+    ],
+)
+def test_encoded_dot_segments_in_a_path_parameter_are_refused(serve, value):
+    """The operation's path is `/a/{{ params.id }}`; the parameter carries the dot segment."""
+    server = serve()
+    ops = {"get": {"path": "/a/{{ params.id }}"}}
+    with pytest.raises(ConnectorError, match=r"'\.' or '\.\.' segments") as caught:
+        run(call_once(make_connector(server.url + "/api", operations=ops), "get", {"path": f"/a/{value}"}))
+    assert (caught.value.reason, caught.value.error_class) == ("config", "fatal")
+    assert server.connections == 0
+
+
+@pytest.mark.parametrize("value", ["v1.2", "...", "a..b", "file.", ".hidden", "a%2Fb", "%2E%2Ebak"])
+def test_dots_that_are_not_dot_segments_are_sent(serve, value):
+    server = serve()
+    ops = {"get": {"path": "/a/{{ params.id }}"}}
+    run(call_once(make_connector(server.url + "/api", operations=ops), "get", {"path": f"/a/{value}"}))
+    assert unquote(server.requests[0].path) == unquote(f"/api/a/{value}")
 
 
 def test_idempotency_key_on_writes_only(serve):
