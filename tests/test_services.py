@@ -9,7 +9,7 @@ from tests.services import REQUIRE_ENV, require_service
 
 def test_reachable_service_passes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(REQUIRE_ENV, "1")
-    require_service("postgresql", True, "up")
+    assert require_service("postgresql", True, "up") is None  # returns: neither skipped nor failed
 
 
 def test_unreachable_service_skips_by_default(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -53,6 +53,10 @@ from tests.reliability.scale import SCALES
 from tests.reliability.sink import Delivery, Sink
 
 SLACK = 0.5  # scheduling noise allowed on top of a computed wait (2 shared cores, 16 workers)
+# An arrival is stamped when the proxy's thread gets to it, which on a busy machine can be a tenth of a
+# second after the client started its attempt (and its timeout clock): a wait measured between two
+# arrivals can look that much shorter than the wait the node really made.
+EARLY = 0.25
 BACKOFF = "{attempts: 4, backoff: exponential, initial: 200ms, max: 1s, on: [timeout, connect, 429, 5xx]}"
 RATELIMITED = "{attempts: 3, backoff: exponential, initial: 100ms, max: 2500ms, on: [timeout, connect, 429, 5xx]}"
 
@@ -199,7 +203,7 @@ def test_r2_blackhole_attempts_end_at_the_timeout(r2: Outcome) -> None:
         assert len(gaps) == 3, f"{event_id}: {len(gaps) + 1} attempts, want 4"
         for k, (gap, cap) in enumerate(zip(gaps, [0.2, 0.4, 0.8], strict=True), start=1):
             timeout = 1.0  # each blackholed attempt waits out the step's 1 s timeout, then backs off
-            assert timeout - 0.05 <= gap <= timeout + cap + SLACK, f"{event_id}: gap {k} {gap:.3f}s"
+            assert timeout - EARLY <= gap <= timeout + cap + SLACK, f"{event_id}: gap {k} {gap:.3f}s"
         assert failed_step(r2.runs[event_id])["error"]["reason"] == "timeout"
 
 
@@ -218,7 +222,7 @@ def test_r2_retry_after_is_honoured(r2: Outcome, fault: str, low: float, high: f
         gaps = r2.gaps(event_id)
         assert len(gaps) == 2, f"{event_id}: {len(gaps) + 1} attempts, want 3"
         for gap in gaps:
-            assert low - 0.05 <= gap <= high + SLACK, f"{event_id}: waited {gap:.3f}s, Retry-After in [{low}, {high}]"
+            assert low - EARLY <= gap <= high + SLACK, f"{event_id}: waited {gap:.3f}s, Retry-After in [{low}, {high}]"
 
 
 def test_r2_retry_after_is_capped_by_the_retry_max(r2: Outcome) -> None:
@@ -228,7 +232,7 @@ def test_r2_retry_after_is_capped_by_the_retry_max(r2: Outcome) -> None:
         for gap in gaps:
             # 2.5 s cap; beyond the 2 s inline limit the run waits as `retrying` and a worker's poll
             # (every 0.25 s) takes it up again
-            assert 2.5 - 0.05 <= gap <= 2.5 + 0.25 + SLACK, f"{event_id}: waited {gap:.3f}s, cap 2.5 s"
+            assert 2.5 - EARLY <= gap <= 2.5 + 0.25 + SLACK, f"{event_id}: waited {gap:.3f}s, cap 2.5 s"
 
 
 @pytest.mark.parametrize("fault", [f for f, spec in FAULTS.items() if spec[1]])

@@ -110,13 +110,14 @@ async def test_live_lease_is_not_taken_over(tmp_path: Path, sink: Sink, nodes: S
     store = open_store(store_url, project)
     await store.open()
     new = Executor(plan, store).new_run(plan.flows["two"], {"id": "D-2"}, trigger="webhook")
-    new.status, new.lease_owner, new.lease_expires = "running", "other-node/w0", time.time() + 1.0
+    lease_expires = time.time() + 1.0
+    new.status, new.lease_owner, new.lease_expires = "running", "other-node/w0", lease_expires
     run = (await store.create_run(new, now=time.time())).run
     await store.close()
     node = await nodes(project, store_url)
-    await asyncio.sleep(0.5)
-    assert (await node.run(run.id))["status"] == "running" and sink.hits == []
-    assert (await node.wait_run(run.id, timeout=5))["status"] == "succeeded"
+    assert (await node.wait_run(run.id, timeout=10))["status"] == "succeeded"
+    assert sink.hits, "the run was taken over once its lease had expired"
+    assert all(hit.start >= lease_expires for hit in sink.hits), "a call was made while another node held the lease"
 
 
 async def test_retry_outlives_the_process(tmp_path: Path, sink: Sink, nodes: StartNode) -> None:
@@ -126,8 +127,11 @@ async def test_retry_outlives_the_process(tmp_path: Path, sink: Sink, nodes: Sta
     first = await nodes(project, store_url, inline_retry_limit=0.1)
     run_id = (await first.client.post("/hooks/retry", json={"id": "R-1"})).json()["run_id"]
     waiting = await first.wait_run(run_id, {"retrying"})
-    assert waiting["due_at"] is not None and waiting["due_at"] > time.time()
-    assert waiting["due_at"] <= time.time() + 1.5
+    seen_at = time.time()
+    (failed,) = sink.on("/flaky")
+    # fixed 1 s backoff without jitter, counted from the failure: after the sink answered, before we looked
+    assert waiting["due_at"] is not None
+    assert failed.end + 1.0 <= waiting["due_at"] <= seen_at + 1.0
     metrics = (await first.client.get("/metrics")).text
     assert 'syncline_step_retries_total{flow="retrying",step="push"} 1.0' in metrics
     await first.stop()

@@ -19,8 +19,25 @@ PAGE = (ROOT / "docs" / "reference.md").read_text(encoding="utf-8")
 BLOCKS = re.findall(r"```yaml\n(.*?)```", PAGE, flags=re.S)
 
 
-def test_page_has_examples() -> None:
-    assert len(BLOCKS) >= len(KIND_NAMES) + len(STEP_KINDS) + len(TRIGGER_KINDS)
+def section(heading: str) -> str:
+    """The text under `heading` up to the next heading of any level."""
+    start = PAGE.index(heading) + len(heading)
+    following = re.search(r"^#{1,3} ", PAGE[start:], flags=re.M)
+    return PAGE[start : start + following.start()] if following else PAGE[start:]
+
+
+@pytest.mark.parametrize("key", sorted(STEP_KINDS))
+def test_every_step_section_shows_a_document_using_it(key: str) -> None:
+    examples = re.findall(r"```yaml\n(.*?)```", section(f"### step: {key}"), flags=re.S)
+    assert examples, f"step {key} has no example"
+    assert any(re.search(rf"^\s*(- )?{key}:", text, flags=re.M) for text in examples), examples
+
+
+@pytest.mark.parametrize("key", sorted(TRIGGER_KINDS))
+def test_every_trigger_section_shows_a_document_using_it(key: str) -> None:
+    examples = re.findall(r"```yaml\n(.*?)```", section(f"### trigger: {key}"), flags=re.S)
+    assert examples, f"trigger {key} has no example"
+    assert any(re.search(rf"^trigger:\s*(\n\s+)?{{?\s*{key}:", text, flags=re.M) for text in examples), examples
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
