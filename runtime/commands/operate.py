@@ -203,7 +203,7 @@ async def _replay(args: argparse.Namespace, plan: Plan, store: Store) -> int:
     try:
         outcome = await replay(executor, store, request, execute=not args.queue)
     except ReplayError as exc:
-        print(f"syncline replay: {exc}", file=sys.stderr)
+        print(f"syncline replay: refused ({exc.reason}): {exc}", file=sys.stderr)
         return 1
     finally:
         await executor.aclose()

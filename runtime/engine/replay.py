@@ -11,16 +11,24 @@ replay would make, on a scratch copy of the journal, changing nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from runtime.engine.executor import Executor, RunResult
 from runtime.errors import SynclineError
-from runtime.store.base import NewRun, RunRecord, Store
+from runtime.store.base import FINAL_STATUSES, NewRun, RunRecord, Store
 from runtime.store.memory import MemoryStore
+
+# Why a replay was refused: a stable value the admin API answers in `code` and the CLI prints.
+ReplayRefusal = Literal["run_not_found", "run_not_ended", "flow_not_deployed", "unknown_step"]
 
 
 class ReplayError(SynclineError):
-    """The run cannot be replayed as asked (unknown run, unknown step, still running)."""
+    """The run cannot be replayed as asked (unknown run, unknown step, not ended yet); `reason` says
+    which, as a stable value."""
+
+    def __init__(self, reason: ReplayRefusal, message: str) -> None:
+        super().__init__(message)
+        self.reason: ReplayRefusal = reason
 
 
 @dataclass
@@ -53,18 +61,19 @@ def _new_run(original: RunRecord, request: ReplayRequest, flow_version: str) -> 
 async def prepare_replay(executor: Executor, store: Store, request: ReplayRequest) -> tuple[RunRecord, NewRun]:
     original = await store.get_run(request.run_id)
     if original is None:
-        raise ReplayError(f"no run {request.run_id!r}")
-    if original.status in ("queued", "running"):
-        raise ReplayError(f"run {original.id} is {original.status}; replay it once it has ended")
+        raise ReplayError("run_not_found", f"no run {request.run_id!r}")
+    if original.status not in FINAL_STATUSES:  # queued, running, retrying, waiting, held: it may still act
+        raise ReplayError("run_not_ended", f"run {original.id} is {original.status}; replay it once it has ended")
     flow = executor.plan.flows.get(original.flow)
     if flow is None:
-        raise ReplayError(f"flow {original.flow!r} is not deployed")
+        raise ReplayError("flow_not_deployed", f"flow {original.flow!r} is not deployed")
     if request.from_step is not None:
         journal = await store.journal(original.id)
         known = {r.step_key for r in journal}
         if request.from_step not in known and flow.find_step(request.from_step) is None:
             raise ReplayError(
-                f"run {original.id} has no step {request.from_step!r} (steps: {', '.join(sorted(known)) or 'none'})"
+                "unknown_step",
+                f"run {original.id} has no step {request.from_step!r} (steps: {', '.join(sorted(known)) or 'none'})",
             )
     version = flow.version if request.current_version else original.flow_version
     return original, _new_run(original, request, version)
@@ -78,7 +87,8 @@ async def replay(
     if request.dry_run:
         return await dry_run(executor, store, original, new)
     created = await store.create_run(new, now=executor.clock.time())
-    await store.mark_replayed(original.id, created.run.id, now=executor.clock.time())
+    if original.status == "dead_lettered":  # only a dead-lettered run has a dead letter to mark
+        await store.mark_replayed(original.id, created.run.id, now=executor.clock.time())
     if not execute:
         return created.run
     result = await executor.execute(created.run)

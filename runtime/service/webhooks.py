@@ -7,6 +7,7 @@ failing path) → idempotency: the same key returns the first run's id and statu
 with a different body is 409 → the run is committed, and only then answered: 202 with the run id
 and a `Location`, or in `mode: sync` the flow's `respond` (falling back to 202 after `sync_timeout`).
 A store that cannot commit gives 503; nothing is acknowledged that was not committed.
+Refusals are RFC 9457 problem details (`runtime/service/problems.py`) with the reason in `code`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from starlette.responses import Response
 
 from runtime.errors import ExpressionError
 from runtime.expr import ENV_KEY, SECRETS_KEY, dumps, loads
+from runtime.service.problems import problem
 from runtime.spec.common import parse_duration
 from runtime.spec.flow import WebhookSpec, WebhookTrigger
 from runtime.store.base import StoreError
@@ -80,22 +82,6 @@ def build_routes(plan: Plan) -> list[WebhookRoute]:
             )
         )
     return routes
-
-
-def problem(
-    status: int,
-    reason: str,
-    message: str,
-    *,
-    retry_after: int | None = None,
-    headers: dict[str, str] | None = None,
-    **extra: Any,
-) -> Response:
-    body = {"error": reason, "message": message, **extra}
-    sent = dict(headers or {})
-    if retry_after is not None:
-        sent["Retry-After"] = str(retry_after)
-    return Response(dumps(body), status_code=status, media_type="application/json", headers=sent or None)
 
 
 def _depth_ok(text: str) -> bool:
