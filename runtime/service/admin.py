@@ -3,15 +3,18 @@
 Every request needs `Authorization: Bearer <token>`. Tokens come from the environment:
 `SYNCLINE_VIEWER_TOKENS` (read) and `SYNCLINE_OPERATOR_TOKENS` (read, replay, reload), each a
 comma-separated list. With no tokens configured the API refuses everything. Secrets are masked in
-every response. The OpenAPI description is public at /api/v1/openapi.json.
+every response. The OpenAPI description is public at /api/v1/openapi.json; every refusal is an
+RFC 9457 problem (`application/problem+json`) with its stable reason in `code`, and every bound a
+query parameter is checked against is stated there (see `runtime/service/openapi.py`).
 """
 
 from __future__ import annotations
 
 import hmac
+import math
 import os
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,15 +23,57 @@ from starlette.routing import Route
 from runtime.engine.replay import ReplayError, ReplayRequest, replay
 from runtime.expr import dumps, loads
 from runtime.render.graph import render_mermaid
-from runtime.service.openapi import openapi_document
+from runtime.service.openapi import MAX_SEQ, REPLAY_OPTIONS, openapi_document
+from runtime.service.problems import problem
 from runtime.spec.flow import trigger_kind
-from runtime.store.base import RunFilter, RunRecord, StepRecord, StoreError
+from runtime.store.base import RunFilter, RunRecord, RunStatus, StepRecord, StoreError
 
 if TYPE_CHECKING:
     from runtime.service.service import Service
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 ROLES = ("viewer", "operator")
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
+# why a replay was refused → the status it is answered with
+REPLAY_REFUSALS = {"run_not_found": 404, "run_not_ended": 409, "flow_not_deployed": 409, "unknown_step": 422}
+
+
+class BadQuery(Exception):
+    """A query parameter out of its documented type or bounds (answered 400 `bad_query`)."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+def query_int(query: Mapping[str, str], name: str, default: int | None, low: int, high: int) -> int | None:
+    """An integer query parameter within [low, high], or `default` when absent."""
+    if name not in query:
+        return default
+    text = query[name].strip()
+    if not text.lstrip("-").isdigit() or len(text) > 20 or not low <= int(text) <= high:
+        raise BadQuery(name, f"{name} is an integer from {low} to {high}")
+    return int(text)
+
+
+def query_time(query: Mapping[str, str], name: str) -> float | None:
+    """A Unix time in seconds (an integer or decimal number), or None when absent."""
+    if name not in query:
+        return None
+    try:
+        value = float(query[name])
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise BadQuery(name, f"{name} is a Unix time in seconds, e.g. 1767225600 or 1767225600.5")
+    return value
+
+
+def query_bool(query: Mapping[str, str], name: str) -> bool:
+    value = query.get(name, "false")
+    if value not in ("true", "false"):
+        raise BadQuery(name, f"{name} is true or false")
+    return value == "true"
 
 
 def tokens_from_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -45,8 +90,23 @@ def _json(service: Service, value: Any, status: int = 200, headers: dict[str, st
     return Response(dumps(service.present(value)), status_code=status, media_type="application/json", headers=headers)
 
 
-def _error(status: int, reason: str, message: str) -> Response:
-    return Response(dumps({"error": reason, "message": message}), status_code=status, media_type="application/json")
+def _error(status: int, reason: str, message: str, **extra: Any) -> Response:
+    return problem(status, reason, message, **extra)
+
+
+def replay_options_problem(options: Any) -> str | None:
+    """What is wrong with a replay request body (None when it is right)."""
+    if not isinstance(options, dict):
+        return "send a JSON object"
+    unknown = sorted(set(options) - set(REPLAY_OPTIONS))
+    if unknown:
+        return f"unknown option {', '.join(unknown)}; options: {', '.join(REPLAY_OPTIONS)}"
+    if options.get("from_step") is not None and not isinstance(options["from_step"], str):
+        return "from_step is a step id (a string)"
+    for flag in ("current_version", "dry_run"):
+        if flag in options and not isinstance(options[flag], bool):
+            return f"{flag} is true or false"
+    return None
 
 
 def run_summary(run: RunRecord) -> dict[str, Any]:
@@ -103,11 +163,18 @@ class AdminApi:
         async def guarded(request: Request) -> Response:
             role = self.role(request)
             if role is None:
-                return _error(401, "unauthorized", "send Authorization: Bearer <token>")
+                return problem(
+                    401,
+                    "unauthorized",
+                    "send Authorization: Bearer <token>",
+                    headers={"WWW-Authenticate": 'Bearer realm="syncline"'},
+                )
             if needed == "operator" and role != "operator":
                 return _error(403, "forbidden", "this needs the operator role")
             try:
                 return await endpoint(request)
+            except BadQuery as exc:
+                return _error(400, "bad_query", str(exc), param=exc.param)
             except StoreError:
                 self.service.metrics.store_errors.inc()
                 return _error(503, "store_unavailable", "the store is not reachable; retry later")
@@ -164,22 +231,20 @@ class AdminApi:
 
     async def runs(self, request: Request) -> Response:
         q = request.query_params
-        try:
-            limit = int(q.get("limit", "50"))
-            before = int(q["before"]) if "before" in q else None
-            since = float(q["since"]) if "since" in q else None
-            until = float(q["until"]) if "until" in q else None
-        except ValueError:
-            return _error(400, "bad_query", "limit, before, since and until are numbers")
-        if not 1 <= limit <= 500:
-            return _error(400, "bad_query", "limit is between 1 and 500")
+        limit = query_int(q, "limit", 50, 1, 500) or 50
+        before = query_int(q, "before", None, 0, MAX_SEQ)
+        since = query_time(q, "since")
+        until = query_time(q, "until")
         business_key = None
         if "business_key" in q:
             name, sep, value = q["business_key"].partition(":")
             if not sep:
-                return _error(400, "bad_query", "business_key is name:value, e.g. order:4711")
+                raise BadQuery("business_key", "business_key is name:value, e.g. order:4711")
             business_key = (name, value)
-        statuses = [s for s in q.get("status", "").split(",") if s] or None
+        statuses = [s.strip() for s in q.get("status", "").split(",") if s.strip()] or None
+        unknown = sorted(set(statuses or ()) - set(RUN_STATUSES))
+        if unknown:
+            raise BadQuery("status", f"unknown status {', '.join(unknown)}; one of {', '.join(RUN_STATUSES)}")
         found = await self.service.store.list_runs(
             RunFilter(
                 flow=q.get("flow"),
@@ -219,8 +284,9 @@ class AdminApi:
             options = loads(raw) if raw else {}
         except ValueError as exc:
             return _error(400, "invalid_json", str(exc))
-        if not isinstance(options, dict):
-            return _error(400, "bad_request", "send a JSON object")
+        refusal = replay_options_problem(options)
+        if refusal is not None:
+            return _error(400, "bad_request", refusal)
         req = ReplayRequest(
             run_id=request.path_params["run_id"],
             from_step=options.get("from_step"),
@@ -233,7 +299,7 @@ class AdminApi:
         try:
             outcome = await replay(service.executor(service.plan), service.store, req, execute=False)
         except ReplayError as exc:
-            return _error(409 if "ended" in str(exc) else 404, "replay_refused", str(exc))
+            return _error(REPLAY_REFUSALS[exc.reason], exc.reason, str(exc))
         if isinstance(outcome, RunRecord):
             service.workers.notify()
             return _json(
@@ -256,14 +322,9 @@ class AdminApi:
 
     async def dead_letters(self, request: Request) -> Response:
         q = request.query_params
-        try:
-            limit = int(q.get("limit", "100"))
-        except ValueError:
-            return _error(400, "bad_query", "limit is a number")
-        if not 1 <= limit <= 1000:
-            return _error(400, "bad_query", "limit is between 1 and 1000")
+        limit = query_int(q, "limit", 100, 1, 1000) or 100
         letters = await self.service.store.list_dead_letters(
-            flow=q.get("flow"), include_replayed=q.get("include_replayed") == "true", limit=limit
+            flow=q.get("flow"), include_replayed=query_bool(q, "include_replayed"), limit=limit
         )
         return _json(
             self.service,
@@ -286,5 +347,11 @@ class AdminApi:
     async def reload(self, request: Request) -> Response:
         problems = await self.service.reload()
         if problems:
-            return _json(self.service, {"reloaded": False, "diagnostics": [d.as_dict() for d in problems]}, status=422)
+            return problem(
+                422,
+                "invalid_project",
+                f"the project has {len(problems)} problem(s); the running version keeps serving",
+                reloaded=False,
+                diagnostics=self.service.present([d.as_dict() for d in problems]),
+            )
         return _json(self.service, {"reloaded": True, "project_version": self.service.plan.version})

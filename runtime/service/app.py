@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -22,8 +23,9 @@ from runtime.compiler.triggers import RESERVED_PREFIXES
 from runtime.expr import dumps
 from runtime.service.admin import AdminApi
 from runtime.service.governance_api import GovernanceApi
+from runtime.service.problems import problem, request_path
 from runtime.service.service import Service
-from runtime.service.webhooks import WebhookIntake, problem
+from runtime.service.webhooks import WebhookIntake
 
 log = logging.getLogger("syncline.service")
 
@@ -66,6 +68,7 @@ class ServiceApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
+        request_path.set(path)  # the `instance` of a problem answered to this request
         if scope["type"] != "http" or path.startswith(RESERVED_PREFIXES) or path == "/api":
             await self.app(scope, receive, send)
             return
@@ -119,7 +122,24 @@ def build_app(
         Route("/metrics", metrics, methods=["GET"]),
         *admin.routes(),
         *GovernanceApi(service, admin).routes(),
-        # every method reaches the intake, so an unknown path is 404 and a known one 405 (with Allow)
-        Route("/{path:path}", intake.handle, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
     ]
-    return ServiceApp(Starlette(routes=routes, lifespan=lifespan), intake)
+    # webhook paths never reach Starlette (see ServiceApp): what it cannot route under the reserved
+    # prefixes is an unknown endpoint (404) or a known one asked with another method (405 with Allow)
+    handlers = {404: routing_problem, 405: routing_problem}
+    return ServiceApp(Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers), intake)
+
+
+async def routing_problem(request: Request, exc: Exception) -> Response:
+    """Starlette's 404 and 405 as problem details (405 keeps the route's `Allow` header)."""
+    assert isinstance(exc, HTTPException)
+    path = request.scope.get("path", "")
+    if exc.status_code == 405:
+        allowed = sorted({m.strip() for m in (exc.headers or {}).get("Allow", "").split(",") if m.strip()})
+        return problem(
+            405,
+            "method_not_allowed",
+            f"{request.method} is not accepted at {path}; use {', '.join(allowed)}",
+            headers={"Allow": ", ".join(allowed)},
+            allowed=allowed,
+        )
+    return problem(exc.status_code, "not_found", f"no endpoint at {path}")

@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from runtime.expr import dumps, loads
 from runtime.policy.mask import masker_for_flow
+from runtime.service.problems import problem
 from runtime.store.base import RunFilter
 
 if TYPE_CHECKING:
@@ -45,7 +46,19 @@ def team_tokens(environ: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def _error(status: int, reason: str, message: str) -> Response:
-    return Response(dumps({"error": reason, "message": message}), status_code=status, media_type="application/json")
+    return problem(status, reason, message)
+
+
+def decision_problem(body: Any) -> str | None:
+    """What is wrong with an approve/reject body (None when it is right): {"comment": "..."}."""
+    if not isinstance(body, dict):
+        return 'send a JSON object, e.g. {"comment": "checked with the customer"}'
+    unknown = sorted(set(body) - {"comment"})
+    if unknown:
+        return f"unknown field {', '.join(unknown)}; the only field is comment"
+    if "comment" in body and not isinstance(body["comment"], str):
+        return "comment is a string"
+    return None
 
 
 class GovernanceApi:
@@ -95,17 +108,20 @@ class GovernanceApi:
     async def _decide(self, request: Request, decision: str) -> Response:
         service = self.service
         store = service.store
-        run = await store.get_run(request.path_params["run_id"])
-        if run is None:
-            return _error(404, "not_found", f"no run {request.path_params['run_id']!r}")
-        if run.status != "held":
-            return _error(409, "not_held", f"run {run.id} is {run.status}, not held")
         raw = await request.body()
         try:
             body = loads(raw) if raw else {}
         except ValueError as exc:
             return _error(400, "invalid_json", str(exc))
-        comment = str(body.get("comment", "")) if isinstance(body, dict) else ""
+        refusal = decision_problem(body)
+        if refusal is not None:
+            return _error(400, "bad_request", refusal)
+        comment = str(body.get("comment", ""))
+        run = await store.get_run(request.path_params["run_id"])
+        if run is None:
+            return _error(404, "not_found", f"no run {request.path_params['run_id']!r}")
+        if run.status != "held":
+            return _error(409, "not_held", f"run {run.id} is {run.status}, not held")
         token = request.headers.get("authorization", "")[7:].strip()
         team = self.teams.get(token)
         hold = run.meta.get("hold") or {}

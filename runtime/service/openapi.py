@@ -1,10 +1,38 @@
-"""The OpenAPI 3.1 description of the admin API (served at /api/v1/openapi.json)."""
+"""The OpenAPI 3.1 description of the admin API (served at /api/v1/openapi.json).
+
+It states every answer an operation can give, with the bounds the handlers enforce (`limit`,
+`before`, the run statuses), and every refusal as an RFC 9457 problem (`Problem`). The handlers in
+`admin.py` and `governance_api.py` import the bounds from here, so the two cannot drift apart.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from runtime import __version__
+from runtime.store.base import RunStatus
+
+MAX_SEQ = 2**63 - 1  # the largest run sequence number (`before` paging)
+REPLAY_OPTIONS = ("from_step", "input", "current_version", "dry_run")
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_ROLE_ANSWERS = {
+    "viewer": {"401": "no or unknown token"},
+    "operator": {"401": "no or unknown token", "403": "the token lacks the operator role"},
+}
+
+
+def _answer(code: str, text: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    ok = code.startswith("2")
+    content = (
+        {"application/json": {"schema": {"type": "object"}}}
+        if ok
+        else {"application/problem+json": {"schema": _PROBLEM_REF}}
+    )
+    answer: dict[str, Any] = {"description": text, "content": content}
+    if headers:
+        answer["headers"] = headers
+    return answer
 
 
 def _op(
@@ -14,21 +42,17 @@ def _op(
     body: bool = False,
     responses: dict[str, str] | None = None,
     body_schema: str = "Replay",
+    headers: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    answers = {"200": "OK", **_ROLE_ANSWERS["operator" if role.startswith("operator") else "viewer"]}
+    answers.update(responses or {})
+    answers["503"] = "the store is not reachable; retry later"
     op: dict[str, Any] = {
         "summary": summary,
         "description": f"Needs the `{role}` role.",
         "security": [{"bearer": []}],
         "parameters": params or [],
-        "responses": {
-            code: {"description": text, "content": {"application/json": {"schema": {"type": "object"}}}}
-            for code, text in {
-                "200": "OK",
-                "401": "no or unknown token",
-                "503": "store unreachable",
-                **(responses or {}),
-            }.items()
-        },
+        "responses": {code: _answer(code, text, (headers or {}).get(code)) for code, text in sorted(answers.items())},
     }
     if body:
         op["requestBody"] = {
@@ -38,27 +62,74 @@ def _op(
     return op
 
 
-def _q(name: str, description: str, type_: str = "string") -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description, "schema": {"type": type_}}
+def _q(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
 
 
 def _p(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
+def _limit(default: int, high: int) -> dict[str, Any]:
+    return _q(
+        "limit",
+        f"page size, {1} to {high} (default {default})",
+        {"type": "integer", "minimum": 1, "maximum": high, "default": default},
+    )
+
+
+def _unix_time(name: str, description: str) -> dict[str, Any]:
+    return _q(
+        name,
+        f"{description}: a Unix time in seconds (an integer or a decimal number, e.g. 1767225600 or "
+        "1767225600.5); compared with the run's `created_at`",
+        {"type": "number"},
+    )
+
+
+_LOCATION = {"Location": {"description": "the new run", "schema": {"type": "string"}}}
+_BAD_QUERY = "a query parameter outside its type or bounds (`code`: `bad_query`, `param` names it)"
+_BAD_BODY = "the body is not JSON (`invalid_json`) or not the documented object (`bad_request`)"
+
+
 def openapi_document() -> dict[str, Any]:
+    statuses = list(get_args(RunStatus))
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Syncline admin API",
             "version": __version__,
-            "description": "Inspect and operate a Syncline deployment: flows, runs, dead letters, replay.",
+            "description": (
+                "Inspect and operate a Syncline deployment: flows, runs, dead letters, replay, holds. "
+                "Every refusal is an RFC 9457 problem (`application/problem+json`) whose `code` member is a "
+                "stable reason; a method a path does not accept is answered 405 with `Allow`."
+            ),
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
+                "Problem": {
+                    "type": "object",
+                    "description": "RFC 9457 problem details with the extension member `code`",
+                    "required": ["type", "title", "status", "detail", "code"],
+                    "properties": {
+                        "type": {"type": "string", "description": "urn:syncline:problem:<code>"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "detail": {"type": "string", "description": "what was wrong this time"},
+                        "instance": {"type": "string", "description": "the request's path"},
+                        "code": {"type": "string", "description": "the stable reason, e.g. bad_query, run_not_ended"},
+                    },
+                },
                 "Replay": {
                     "type": "object",
+                    "additionalProperties": False,
                     "properties": {
                         "from_step": {
                             "type": "string",
@@ -71,6 +142,7 @@ def openapi_document() -> dict[str, Any]:
                 },
                 "Decision": {
                     "type": "object",
+                    "additionalProperties": False,
                     "properties": {"comment": {"type": "string", "description": "why, kept in the run's audit trail"}},
                 },
             },
@@ -86,14 +158,27 @@ def openapi_document() -> dict[str, Any]:
                     "viewer",
                     [
                         _q("flow", "flow name"),
-                        _q("status", "comma-separated statuses"),
+                        _q(
+                            "status",
+                            f"comma-separated run statuses, each one of: {', '.join(statuses)}",
+                            {"type": "string", "pattern": f"^({'|'.join(statuses)})(,({'|'.join(statuses)}))*$"},
+                        ),
                         _q("correlation_id", "correlation id"),
-                        _q("business_key", "name:value, e.g. order:4711"),
-                        _q("since", "Unix time", "number"),
-                        _q("until", "Unix time", "number"),
-                        _q("limit", "page size (max 500)", "integer"),
-                        _q("before", "paging: runs with seq below", "integer"),
+                        _q(
+                            "business_key",
+                            "name:value, e.g. order:4711",
+                            {"type": "string", "pattern": "^[^:]*:.*$"},
+                        ),
+                        _unix_time("since", "runs created at or after"),
+                        _unix_time("until", "runs created before"),
+                        _limit(50, 500),
+                        _q(
+                            "before",
+                            "paging: runs with seq below this (the previous page's `next_before`)",
+                            {"type": "integer", "minimum": 0, "maximum": MAX_SEQ},
+                        ),
                     ],
+                    responses={"400": _BAD_QUERY},
                 )
             },
             "/api/v1/runs/{run_id}": {
@@ -110,14 +195,28 @@ def openapi_document() -> dict[str, Any]:
                     "operator",
                     [_p("run_id")],
                     body=True,
-                    responses={"202": "replay queued", "404": "no such run", "409": "the run has not ended"},
+                    responses={
+                        "200": "the dry run's report",
+                        "202": "replay queued",
+                        "400": _BAD_BODY,
+                        "404": "no such run (`run_not_found`)",
+                        "409": "the run has not ended (`run_not_ended`: queued, running, retrying, waiting or held) "
+                        "or its flow is not deployed (`flow_not_deployed`)",
+                        "422": "the run has no such step (`unknown_step`)",
+                    },
+                    headers={"202": _LOCATION},
                 )
             },
             "/api/v1/dead-letters": {
                 "get": _op(
                     "Dead-lettered runs",
                     "viewer",
-                    [_q("flow", "flow name"), _q("include_replayed", "true to include replayed ones")],
+                    [
+                        _q("flow", "flow name"),
+                        _q("include_replayed", "true to include replayed ones", {"type": "boolean", "default": False}),
+                        _limit(100, 1000),
+                    ],
+                    responses={"400": _BAD_QUERY},
                 )
             },
             "/api/v1/holds": {"get": _op("Runs held for approval", "viewer", [_q("flow", "flow name")])},
@@ -128,7 +227,12 @@ def openapi_document() -> dict[str, Any]:
                     [_p("run_id")],
                     body=True,
                     body_schema="Decision",
-                    responses={"403": "not allowed to decide this hold", "404": "no such held run"},
+                    responses={
+                        "400": _BAD_BODY,
+                        "403": "not allowed to decide this hold",
+                        "404": "no such run",
+                        "409": "the run is not held (`not_held`)",
+                    },
                 )
             },
             "/api/v1/holds/{run_id}/reject": {
@@ -138,7 +242,12 @@ def openapi_document() -> dict[str, Any]:
                     [_p("run_id")],
                     body=True,
                     body_schema="Decision",
-                    responses={"403": "not allowed to decide this hold", "404": "no such held run"},
+                    responses={
+                        "400": _BAD_BODY,
+                        "403": "not allowed to decide this hold",
+                        "404": "no such run",
+                        "409": "the run is not held (`not_held`)",
+                    },
                 )
             },
             "/api/v1/exceptions": {

@@ -30,11 +30,11 @@ from runtime.secrets import SecretStore, env_resolver
 from runtime.service.logs import bind
 from runtime.service.metrics import Metrics
 from runtime.service.observe import ServiceObserver, otel_tracer
+from runtime.service.problems import PROBLEM_JSON, problem, problem_body
 from runtime.service.webhooks import (
     WebhookRoute,
     accepted_response,
     build_routes,
-    problem,
     secret_renderer,
     sync_response,
     wait_for_response,
@@ -377,23 +377,24 @@ class Service:
             log.warning("store failed during inline run %s: %s (it resumes after its lease)", run.id, exc)
             if not future.done():
                 location = f"/api/v1/runs/{run.id}"
-                body = {
-                    "run_id": run.id,
-                    "error": "store_unavailable",
-                    "message": "the run could not be journaled; it resumes by itself, follow it at its location",
-                    "location": location,
+                body = problem_body(
+                    503,
+                    "store_unavailable",
+                    "the run could not be journaled; it resumes by itself, follow it at its location",
+                    run_id=run.id,
+                    location=location,
+                )
+                headers = {
+                    "Retry-After": str(max(1, round(self.lease))),
+                    "Location": location,
+                    "Content-Type": PROBLEM_JSON,
                 }
-                headers = {"Retry-After": str(max(1, round(self.lease))), "Location": location}
                 future.set_result({"status": 503, "body": body, "headers": headers})
         except Exception as exc:
             log.exception("inline run %s failed", run.id)
             if not future.done():
-                future.set_result(
-                    {
-                        "status": 500,
-                        "body": {"run_id": run.id, "error": "internal", "message": self.secrets.redact(str(exc))},
-                    }
-                )
+                body = problem_body(500, "internal", self.secrets.redact(str(exc)), run_id=run.id)
+                future.set_result({"status": 500, "body": body, "headers": {"Content-Type": PROBLEM_JSON}})
         finally:
             lease.cancel()
 

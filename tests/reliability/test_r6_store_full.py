@@ -103,7 +103,7 @@ async def test_r6_full_store_refuses_with_503_and_recovers(
                     if first_refusal is not None:
                         break
                 assert first_refusal is not None, f"cycle {cycle}: the store never filled up (cap {cap} pages)"
-                assert first_refusal.json()["error"] == "store_unavailable", first_refusal.text
+                assert first_refusal.json()["code"] == "store_unavailable", first_refusal.text
                 assert first_refusal.headers.get("retry-after"), "a 503 says when to retry"
                 # then one by one until five refusals in a row: a write refused inside a batch is rolled back
                 # to its savepoint, and the pages SQLite had taken for it may stay free in the file, so a

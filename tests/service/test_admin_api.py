@@ -271,3 +271,88 @@ async def test_app_lifespan_starts_and_stops_the_service(tmp_path: Path, sink: S
     await node.stop()
     assert node.service.ready is False and node.service.accepting is False
     assert await node.service.store.ping() is False
+
+
+# ------------------------------------------------------------------------------ HTTP conventions
+
+
+def assert_problem(answer: Any, status: int, code: str) -> dict[str, Any]:
+    """An RFC 9457 problem with the stable reason in `code` and the request's path as `instance`."""
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json", answer.headers
+    body: dict[str, Any] = answer.json()
+    assert body["type"] == f"urn:syncline:problem:{code}" and body["code"] == code, body
+    assert body["status"] == status and body["title"] and body["detail"], body
+    assert body["instance"] == answer.request.url.path, body
+    return body
+
+
+async def test_a_wrong_method_on_a_known_path_is_405_with_allow(node: Node) -> None:
+    for method, path, allow in (
+        ("POST", "/api/v1/flows", "GET, HEAD"),
+        ("DELETE", "/api/v1/runs/X", "GET, HEAD"),
+        ("GET", "/api/v1/runs/X/replay", "POST"),
+        ("PUT", "/api/v1/reload", "POST"),
+        ("POST", "/metrics", "GET, HEAD"),
+    ):
+        answer = await node.admin(method, path, VIEWER)
+        body = assert_problem(answer, 405, "method_not_allowed")
+        assert answer.headers["allow"] == allow and body["allowed"] == allow.split(", ")
+    unknown = await node.admin("GET", "/api/v1/nothing-here", VIEWER)
+    assert "webhook" not in assert_problem(unknown, 404, "not_found")["detail"]
+
+
+async def test_refusals_are_problem_details_with_todays_codes(node: Node, sink: Sink) -> None:
+    unauthorized = await node.client.get("/api/v1/runs")
+    assert_problem(unauthorized, 401, "unauthorized")
+    assert unauthorized.headers["www-authenticate"].startswith("Bearer")
+    assert_problem(await node.admin("POST", "/api/v1/reload", VIEWER), 403, "forbidden")
+    assert_problem(await node.admin("GET", "/api/v1/runs/NOPE", VIEWER), 404, "not_found")
+    bad = assert_problem(await node.admin("GET", "/api/v1/runs", VIEWER, params={"limit": 501}), 400, "bad_query")
+    assert bad["param"] == "limit" and "1 to 500" in bad["detail"]
+    hook = await node.client.post("/hooks/orders", content=b"{", headers={"Content-Type": "application/json"})
+    assert_problem(hook, 400, "invalid_json")
+    assert_problem(await node.client.get("/hooks/orders"), 405, "method_not_allowed")
+    assert_problem(await node.client.post("/hooks/nowhere", json={}), 404, "not_found")
+
+
+async def test_query_parameters_outside_their_bounds_are_400(node: Node) -> None:
+    for param, bad in (
+        ("status", {"status": "done"}),
+        ("status", {"status": "succeeded,bogus"}),
+        ("limit", {"limit": "500.5"}),
+        ("before", {"before": "-1"}),
+        ("before", {"before": str(2**64)}),
+        ("since", {"since": "nan"}),
+        ("until", {"until": "inf"}),
+    ):
+        answer = await node.admin("GET", "/api/v1/runs", VIEWER, params=bad)
+        assert assert_problem(answer, 400, "bad_query")["param"] == param, bad
+    unknown = await node.admin("GET", "/api/v1/dead-letters", VIEWER, params={"include_replayed": "yes"})
+    assert assert_problem(unknown, 400, "bad_query")["param"] == "include_replayed"
+    assert (await node.admin("GET", "/api/v1/runs", VIEWER, params={"status": "held,retrying"})).status_code == 200
+
+
+async def test_openapi_states_every_refusal_and_the_bounds_it_enforces(node: Node) -> None:
+    doc = (await node.client.get("/api/v1/openapi.json")).json()
+    problem_schema = doc["components"]["schemas"]["Problem"]
+    assert {"type", "title", "status", "detail", "code"} <= set(problem_schema["required"])
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            answers = op["responses"]
+            assert {"401", "503"} <= set(answers), (path, method)
+            for code, answer in answers.items():
+                kinds = set(answer["content"])
+                assert kinds == ({"application/json"} if code.startswith("2") else {"application/problem+json"})
+            if method == "post" and "requestBody" in op:
+                assert "400" in answers, (path, method)
+    runs = {p["name"]: p["schema"] for p in doc["paths"]["/api/v1/runs"]["get"]["parameters"]}
+    assert (runs["limit"]["minimum"], runs["limit"]["maximum"]) == (1, 500)
+    assert runs["since"]["type"] == runs["until"]["type"] == "number"
+    assert "held" in runs["status"]["pattern"] and "400" in doc["paths"]["/api/v1/runs"]["get"]["responses"]
+    params = doc["paths"]["/api/v1/runs"]["get"]["parameters"]
+    assert "Unix time in seconds" in next(p for p in params if p["name"] == "since")["description"]
+    letters = {p["name"]: p["schema"] for p in doc["paths"]["/api/v1/dead-letters"]["get"]["parameters"]}
+    assert (letters["limit"]["minimum"], letters["limit"]["maximum"]) == (1, 1000)
+    replay = doc["paths"]["/api/v1/runs/{run_id}/replay"]["post"]["responses"]
+    assert {"202", "400", "403", "404", "409", "422"} <= set(replay)

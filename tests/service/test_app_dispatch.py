@@ -51,5 +51,5 @@ async def test_webhook_paths_reach_the_intake_and_reserved_paths_the_framework()
 async def test_an_intake_crash_is_a_500_problem_without_details() -> None:
     answer = await _get(_app(Intake(fail=True)), "POST", "/hooks/orders")
     assert answer.status_code == 500
-    assert answer.json()["error"] == "internal"
+    assert answer.json()["code"] == "internal"
     assert "secret detail" not in answer.text and "Traceback" not in answer.text

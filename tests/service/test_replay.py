@@ -4,11 +4,13 @@ not complete, and the dead letter records the replay."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from runtime.store.base import NewRun, RunStatus
 from tests.service.conftest import StartNode
 from tests.service.harness import OPERATOR, VIEWER, Node, Sink, write_project
 
@@ -114,7 +116,7 @@ async def test_replay_refusals(node: Node, sink: Sink) -> None:
     assert missing.status_code == 404
     run = await dead_run(node, sink)
     bad_step = await node.admin("POST", f"/api/v1/runs/{run['id']}/replay", OPERATOR, json={"from_step": "nope"})
-    assert bad_step.status_code in (404, 422) and "nope" in bad_step.json()["message"]
+    assert bad_step.status_code in (404, 422) and "nope" in bad_step.json()["detail"]
     bad_body = await node.admin("POST", f"/api/v1/runs/{run['id']}/replay", OPERATOR, content=b"[1]")
     assert bad_body.status_code == 400
     sink.rule("/reserve", delay=1.0)
@@ -122,3 +124,16 @@ async def test_replay_refusals(node: Node, sink: Sink) -> None:
     await node.wait_run(running, {"running"})
     refused = await node.admin("POST", f"/api/v1/runs/{running}/replay", OPERATOR, json={})
     assert refused.status_code == 409
+
+
+@pytest.mark.parametrize("status", ["retrying", "waiting", "held", "queued"])
+async def test_a_run_that_has_not_ended_is_not_replayable(node: Node, status: RunStatus) -> None:
+    """Retrying, waiting and held runs may still act: a replay beside them would act twice."""
+    created = await node.service.store.create_run(
+        NewRun(flow="deliver", input={"id": "N-1"}, status=status, due_at=time.time() + 3600), now=time.time()
+    )
+    answer = await node.admin("POST", f"/api/v1/runs/{created.run.id}/replay", OPERATOR, json={})
+    assert answer.status_code == 409, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["code"] == "run_not_ended" and status in answer.json()["detail"]
+    assert len(await node.runs(flow="deliver")) == 1  # no replay run was created

@@ -207,7 +207,7 @@ async def test_a_store_failure_mid_run_answers_503_and_the_run_resumes(
     answer = await node.client.post("/hooks/plain", json={"id": "S-9"})
     assert answer.status_code == 503, answer.text
     body = answer.json()
-    assert body["error"] == "store_unavailable" and body["run_id"] == failed[0]
+    assert body["code"] == "store_unavailable" and body["run_id"] == failed[0]
     assert answer.headers["location"] == f"/api/v1/runs/{failed[0]}" and answer.headers["retry-after"]
     assert "injected" not in answer.text
     run = await node.wait_run(failed[0])
