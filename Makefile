@@ -18,11 +18,12 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-## ruff + mypy, both must be clean.
+## ruff + mypy (strict) + the import layering (tests/test_layering.py), all must be clean.
 lint: $(STAMP)
 	$(BIN)/ruff check runtime connectors tests bench
 	$(BIN)/ruff format --check runtime connectors tests bench
 	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_layering.py
 
 ## The service with the bundled example project on SQLite and simulated systems (make demo PORT=8091 for another port).
 PORT ?= 8080

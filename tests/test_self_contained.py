@@ -31,3 +31,16 @@ def test_the_jsonpath_compliance_suite_ships_with_its_licence() -> None:
     data = REPO / "tests" / "expr" / "data"
     assert (data / "jsonpath-cts.json").stat().st_size > 100_000
     assert "BSD-2" in (data / "jsonpath-cts.LICENSE").read_text(encoding="utf-8")
+
+
+def test_ci_runs_the_tests_and_the_linters() -> None:
+    """ruff, mypy --strict and the import layering are clean today; CI keeps them so."""
+    commands = [
+        line.strip()
+        for line in (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    assert "make test" in commands and "make lint" in commands, commands
+    lint = (REPO / "Makefile").read_text(encoding="utf-8").split("\nlint:", 1)[1].split("\n\n", 1)[0]
+    for tool in ("ruff check", "ruff format --check", "mypy", "tests/test_layering.py"):
+        assert tool in lint, f"make lint does not run {tool}:\n{lint}"
