@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from runtime.compiler import check_project
+from runtime.engine.context import CallLog
+from runtime.engine.dryrun import DryRunReport, dry_run_report
 from runtime.engine.executor import Executor, RunResult
 from runtime.engine.plan import Plan, build_plan
 from runtime.engine.replay import ReplayError, ReplayRequest, replay
@@ -190,6 +192,26 @@ async def _dlq_list(args: argparse.Namespace, plan: Plan, store: Store) -> int:
     return 0
 
 
+def _dry_run_text(run_id: str, report: DryRunReport) -> str:
+    def calls(title: str, found: list[CallLog]) -> str:
+        if not found:
+            return f"{title}: none\n"
+        lines = "".join(
+            f"  {c.operation} {dumps(c.params)}" + (f"  key={c.idempotency_key}" if c.idempotency_key else "") + "\n"
+            for c in found
+        )
+        return f"{title}:\n{lines}"
+
+    text = f"dry run of a replay of {run_id}: nothing was changed\n"
+    text += "skipped (done in the original run): " + (", ".join(report.skipped) or "none") + "\n"
+    text += "run again: " + (", ".join(report.rerun) or "none") + "\n"
+    text += calls("reads it made", report.reads)
+    text += calls("side effects it would cause", report.side_effects)
+    if report.problem is not None:
+        text += f"it would not complete: {report.problem}\n"
+    return text
+
+
 async def _replay(args: argparse.Namespace, plan: Plan, store: Store) -> int:
     from runtime.commands.run import _read_input
 
@@ -211,17 +233,11 @@ async def _replay(args: argparse.Namespace, plan: Plan, store: Store) -> int:
         print(f"replay queued as run {outcome.id}")
         return 0
     if args.dry_run:
-        done = [r.step_key for r in await store.journal(args.run_id) if r.status == "succeeded"]
-        planned = [c for c in outcome.calls if c.status == "planned"]
-        text = f"dry run of a replay of {args.run_id}: nothing was changed\n"
-        text += "skipped (done in the original run): " + (", ".join(done) or "none") + "\n"
-        text += (
-            "side effects it would cause:\n"
-            + "".join(f"  {c.operation} {dumps(c.params)[:200]}  key={c.idempotency_key}\n" for c in planned)
-            if planned
-            else "side effects it would cause: none\n"
-        )
-        _out(args, {"skipped": done, "side_effects": [c.as_dict() for c in planned], "status": outcome.status}, text)
+        report = await dry_run_report(store, request, outcome)
+        _out(args, {**report.as_dict(), "replay_of": args.run_id}, _dry_run_text(args.run_id, report))
+        if report.problem is not None:
+            print(f"syncline replay: the dry run cannot complete: {report.problem}", file=sys.stderr)
+            return 1
         return 0
     _out(args, run_as_dict(outcome), run_as_text(outcome))
     return 0 if outcome.status in ("succeeded", "filtered") else 1
