@@ -115,6 +115,12 @@ _CODES: list[Code] = [
         "Emit the event or fix its name.",
     ),
     Code("SL044", "error", "invalid webhook path", "Paths start with / and hold letters, digits, -_./{}."),
+    Code(
+        "SL045",
+        "error",
+        "a `respond` header name or literal value HTTP cannot carry (CR, LF, control characters)",
+        "Remove the control characters; a header name is an RFC 9110 token (letters, digits, !#$%&'*+.^_-~).",
+    ),
     # --- project (SL05x) ---
     Code(
         "SL050",

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 import simplejson
 
 from connectors.files.models import CsvOptions, FileFormat
+from runtime.expr.jsonvalues import LoneSurrogateError, check_text
 
 
 class FormatError(ValueError):
@@ -43,9 +44,12 @@ def _no_constants(name: str) -> Any:
 
 def _json_value(text: str) -> Any:
     try:
-        return simplejson.loads(
+        value = simplejson.loads(
             text, use_decimal=True, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants
         )
+        return check_text(text, value)
+    except LoneSurrogateError as exc:
+        raise FormatError(str(exc)) from None
     except simplejson.JSONDecodeError as exc:
         raise FormatError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except RecursionError:

@@ -1,5 +1,6 @@
 """Checks of triggers across flows: webhook paths (format, collisions), cron strings and timezones,
-and event triggers that no flow feeds."""
+event triggers that no flow feeds, and the literal headers of the `respond` answers sync webhook
+callers get."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import re
 
 from runtime.compiler.context import CheckContext
 from runtime.compiler.walk import iter_steps
+from runtime.http_headers import literal_header_problem
 from runtime.spec.documents import ParsedDocument
-from runtime.spec.flow import EmitStep, EventTrigger, ScheduleTrigger, WebhookTrigger
+from runtime.spec.flow import EmitStep, EventTrigger, RespondStep, ScheduleTrigger, WebhookTrigger
 from runtime.spec.governance import Policy
 from runtime.triggers.schedule import ScheduleError, cron_trigger, zone
 
@@ -55,6 +57,19 @@ def check_triggers(ctx: CheckContext) -> None:
                     ctx.report(doc, "SL041", str(exc), ("trigger", "schedule", "cron"))
     _check_policy_windows(ctx)
     _check_event_triggers(ctx)
+    _check_respond_headers(ctx)
+
+
+def _check_respond_headers(ctx: CheckContext) -> None:
+    """A `respond` header whose name, or whose value's literal text, cannot be sent (SL045)."""
+    for doc in ctx.named("Flow").values():
+        for ref in iter_steps(doc.model):
+            if not isinstance(ref.step, RespondStep):
+                continue
+            for name, value in ref.step.respond.headers.items():
+                problem = literal_header_problem(str(name), str(value))
+                if problem is not None:
+                    ctx.report(doc, "SL045", f"step {ref.id!r}: {problem}", (*ref.loc, "respond", "headers", name))
 
 
 def _check_policy_windows(ctx: CheckContext) -> None:

@@ -11,18 +11,77 @@ into `null`, so any orjson output containing `null` is written again by simplejs
 non-finite numbers; integers beyond 64 bits, nesting deeper than 254 and cycles fall back too, and
 objects orjson would write natively but are not JSON values here (datetimes, dataclasses) are
 handed to simplejson to refuse.
+
+JSON text here is Unicode text (as I-JSON, RFC 7493, requires): a `\\uD800`-`\\uDFFF` escape that is
+not half of a surrogate pair decodes to a lone surrogate, which no UTF-8 store, HTTP body or log
+can encode. `loads` refuses it and `dumps` refuses a value holding one, both with a
+`LoneSurrogateError` naming the JSON pointer of the string (or key) that holds it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
 import orjson
 import simplejson
 
-__all__ = ["dumps", "loads"]
+__all__ = ["LoneSurrogateError", "dumps", "find_lone_surrogate", "loads"]
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # how one gets into JSON text
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class LoneSurrogateError(ValueError):
+    """A string or object key holds a lone UTF-16 surrogate; `pointer` is its JSON pointer (an
+    offending key is written with `\\uXXXX` escapes, so the pointer itself can be encoded)."""
+
+    def __init__(self, pointer: str, *, key: bool = False) -> None:
+        where = "an object key at" if key else "the string at"
+        super().__init__(f"{where} {pointer or '/'} holds a lone surrogate (not Unicode text)")
+        self.pointer = pointer
+
+
+def _token(key: str) -> str:
+    token = key.replace("~", "~0").replace("/", "~1")
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", token)
+
+
+def find_lone_surrogate(value: Any) -> LoneSurrogateError | None:
+    """The first lone surrogate in a JSON value (strings and object keys), as an error to raise."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        pointer, item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return LoneSurrogateError(pointer)
+        elif isinstance(item, dict):
+            children = []
+            for key, child in item.items():
+                if isinstance(key, str) and _SURROGATE.search(key):
+                    return LoneSurrogateError(f"{pointer}/{_token(key)}", key=True)
+                children.append((f"{pointer}/{_token(str(key))}", child))
+            stack.extend(reversed(children))
+        elif isinstance(item, list | tuple):
+            stack.extend(reversed([(f"{pointer}/{i}", child) for i, child in enumerate(item)]))
+    return None
+
+
+def check_text(text: str | bytes, value: Any) -> Any:
+    """`value`, parsed from JSON `text`; a `LoneSurrogateError` when the text's escapes left a lone
+    surrogate in it (the walk runs only when the text has such an escape)."""
+    if isinstance(text, bytes):
+        if b"\\u" not in text or not _SURROGATE_ESCAPE_BYTES.search(text):
+            return value
+    elif "\\u" not in text or not _SURROGATE_ESCAPE.search(text):
+        return value
+    error = find_lone_surrogate(value)
+    if error is not None:
+        raise error
+    return value
 
 
 def _reject_constant(name: str) -> Any:
@@ -61,7 +120,7 @@ def loads(text: str | bytes | bytearray) -> Any:
     if isinstance(text, bytes | bytearray):
         text = bytes(text).decode("utf-8")
     try:
-        return _DECODER.decode(text)
+        return check_text(text, _DECODER.decode(text))
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
 
@@ -111,6 +170,9 @@ def dumps(value: Any, *, pretty: bool = False, sort_keys: bool = False) -> str:
     else:
         encoder = _PRETTY if pretty else _SORTED if sort_keys else _COMPACT
     try:
-        return encoder.encode(value)
+        text = encoder.encode(value)
     except RecursionError:
         raise ValueError("value nested too deeply to write as JSON") from None
+    if not text.isascii() and _SURROGATE.search(text):  # (orjson refuses these: only this path sees them)
+        raise find_lone_surrogate(value) or LoneSurrogateError("")
+    return text

@@ -2,10 +2,11 @@
 
 Order of checks: route (404/405) → size (413, Content-Length first, then counted while the body
 streams in) → content type (415) → UTF-8 (400) → strict JSON: no duplicate keys, no NaN/Infinity,
-bounded depth (400) → caller authentication over the raw bytes (401) → JSON Schema (422 with the
-failing path) → idempotency: the same key returns the first run's id and status, the same key
-with a different body is 409 → the run is committed, and only then answered: 202 with the run id
-and a `Location`, or in `mode: sync` the flow's `respond` (falling back to 202 after `sync_timeout`).
+bounded depth, no lone surrogate escape (400, with the string's JSON pointer) → caller
+authentication over the raw bytes (401) → JSON Schema (422 with the failing path) → idempotency:
+the same key returns the first run's id and status, the same key with a different body is 409 →
+the run is committed, and only then answered: 202 with the run id and a `Location`, or in
+`mode: sync` the flow's `respond` (falling back to 202 after `sync_timeout`).
 A store that cannot commit gives 503; nothing is acknowledged that was not committed.
 Refusals are RFC 9457 problem details (`runtime/service/problems.py`) with the reason in `code`.
 """
@@ -23,6 +24,7 @@ from starlette.responses import Response
 
 from runtime.errors import ExpressionError
 from runtime.expr import ENV_KEY, SECRETS_KEY, dumps, loads
+from runtime.expr.jsonvalues import LoneSurrogateError
 from runtime.service.problems import problem
 from runtime.spec.common import parse_duration
 from runtime.spec.flow import WebhookSpec, WebhookTrigger
@@ -172,6 +174,8 @@ class WebhookIntake:
             return self.reject(route, 400, "too_deep", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
         try:
             payload = loads(text)
+        except LoneSurrogateError as exc:  # valid JSON syntax, but not Unicode text: no store could keep it
+            return self.reject(route, 400, "invalid_string", str(exc), path=exc.pointer)
         except (ValueError, RecursionError) as exc:
             return self.reject(route, 400, "invalid_json", f"the body is not valid JSON: {exc}")
         headers = {k.lower(): v for k, v in request.headers.items()}

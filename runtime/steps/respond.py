@@ -1,10 +1,18 @@
-"""`respond`: the answer a synchronous webhook caller gets (status, body, headers)."""
+"""`respond`: the answer a synchronous webhook caller gets (status, body, headers).
+
+Header names must be HTTP tokens and values may not hold CR, LF or other control characters
+(`runtime/http_headers.py`: they would split the response, and the caller got an empty reply).
+Literal ones are refused by validate (SL045); a value rendered from data is checked here: the step
+fails with the header named (never its value), and the caller is answered 500 with the run's location.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from runtime.engine.context import StepCall
+from runtime.engine.errors import StepFailed
+from runtime.http_headers import header_problem
 from runtime.spec.flow import RespondStep
 
 
@@ -22,13 +30,19 @@ class RespondHandler:
 
     async def execute(self, call: StepCall) -> Any:
         fields = call.step.fields
-        response = {
-            "status": fields["status"],
-            "body": call.render(fields["body"]),
-            "headers": {str(k): str(v) for k, v in call.render(fields["headers"]).items()},
-        }
+        headers = {str(k): str(v) for k, v in call.render(fields["headers"]).items()}
+        run_id = call.state.run.id
+        for name, value in headers.items():
+            problem = header_problem(name, value)
+            if problem is not None:
+                message = f"respond: {problem}"
+                location = f"/api/v1/runs/{run_id}"
+                body = {"run_id": run_id, "error": "invalid_response", "message": message, "location": location}
+                call.executor.send_response(run_id, {"status": 500, "body": body, "headers": {"Location": location}})
+                raise StepFailed(message, reason="invalid_response")
+        response = {"status": fields["status"], "body": call.render(fields["body"]), "headers": headers}
         call.state.response = response
-        call.executor.send_response(call.state.run.id, response)
+        call.executor.send_response(run_id, response)
         return response
 
 
