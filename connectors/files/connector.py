@@ -68,6 +68,9 @@ class FileConnector:
                 reason=exc.reason,
                 error_class=exc.error_class,
             ) from None
+        except RecursionError:  # e.g. `**` over a folder tree made deeper than MAX_DEPTH by something else
+            message = f"{where}: folders or data nested too deeply during {op.action.value}"
+            raise ConnectorError(message, reason="config", error_class="fatal") from None
         except Exception as exc:  # a bug or an unforeseen OS condition: never leak host paths
             message = f"{where}: unexpected {type(exc).__name__} during {op.action.value}"
             raise ConnectorError(message, reason="status", error_class="fatal") from None
@@ -107,9 +110,9 @@ class FileConnector:
             if op.action is FileAction.read:
                 return self._read(base, path, fmt, options, where)
             if op.action is FileAction.write:
-                return self._write(base, path, fmt, options, data, where, dry_run)
+                return self._write(base, path, fmt, options, data, where, dry_run, op.escape_formulas)
             if op.action is FileAction.append:
-                return self._append(base, path, fmt, options, data, where, dry_run)
+                return self._append(base, path, fmt, options, data, where, dry_run, op.escape_formulas)
             if op.action is FileAction.delete:
                 return self._delete(base, path, where, dry_run)
             folder = self._config.done_dir if op.action is FileAction.move_done else self._config.failed_dir
@@ -144,7 +147,15 @@ class FileConnector:
         return formats.parse(text, fmt, options)
 
     def _write(
-        self, base: str, path: str, fmt: FileFormat, options: CsvOptions, data: Any, where: str, dry_run: bool
+        self,
+        base: str,
+        path: str,
+        fmt: FileFormat,
+        options: CsvOptions,
+        data: Any,
+        where: str,
+        dry_run: bool,
+        escape: bool,
     ) -> dict[str, Any]:
         real = resolve(base, path, where)
         if data is None:
@@ -153,7 +164,7 @@ class FileConnector:
             raise refuse(where, f"{shown(path)} is a folder")
         if dry_run:
             buffer = io.StringIO()
-            formats.write(buffer, data, fmt, options)
+            formats.write(buffer, data, fmt, options, escape_formulas=escape)
             return {"path": relative(path), "bytes": len(buffer.getvalue().encode(self._config.encoding))}
         parent = os.path.dirname(real)
         os.makedirs(parent, exist_ok=True)
@@ -161,7 +172,7 @@ class FileConnector:
         fd, temp = tempfile.mkstemp(dir=parent, prefix=f".{os.path.basename(real)}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding=self._config.encoding, newline="") as out:
-                formats.write(out, data, fmt, options)
+                formats.write(out, data, fmt, options, escape_formulas=escape)
                 out.flush()
                 os.fsync(out.fileno())
                 size = os.fstat(out.fileno()).st_size
@@ -175,7 +186,15 @@ class FileConnector:
         return {"path": relative(path), "bytes": size}
 
     def _append(
-        self, base: str, path: str, fmt: FileFormat, options: CsvOptions, data: Any, where: str, dry_run: bool
+        self,
+        base: str,
+        path: str,
+        fmt: FileFormat,
+        options: CsvOptions,
+        data: Any,
+        where: str,
+        dry_run: bool,
+        escape: bool,
     ) -> dict[str, Any]:
         if fmt is FileFormat.json:
             raise refuse(where, "append works for ndjson, csv and text; a json file is replaced with write")
@@ -190,9 +209,9 @@ class FileConnector:
             buffer.write("\n")
         if fmt is FileFormat.csv:
             columns = self._csv_header(real, options) if existing and options.header else None
-            formats.write_csv(buffer, data, options, columns, header=options.header)
+            formats.write_csv(buffer, data, options, columns, header=options.header, escape_formulas=escape)
         else:
-            formats.write(buffer, data, fmt, options)
+            formats.write(buffer, data, fmt, options, escape_formulas=escape)
         payload = buffer.getvalue().encode(self._config.encoding)
         if not dry_run and payload:
             os.makedirs(os.path.dirname(real), exist_ok=True)

@@ -2,7 +2,9 @@
 
 Parsing is strict and exact: JSON numbers with a fraction become `Decimal` (integers stay `int`),
 `NaN`/`Infinity` and duplicate object keys are refused, CSV rows longer than the header are refused.
-Writing keeps decimals exact (simplejson `use_decimal`) and never writes `NaN`.
+Writing keeps decimals exact (simplejson `use_decimal`) and never writes `NaN`. CSV output quotes every
+field holding the delimiter, the quote character, CR or LF, and by default neutralises text a
+spreadsheet would run as a formula (`neutralise_formula`).
 Errors are `FormatError` with a message that names no host path; the connector adds the file name.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -138,6 +141,57 @@ def _records(data: Any) -> list[Any]:
     raise FormatError(f"CSV needs a list of rows, not a {type(data).__name__}")
 
 
+# A spreadsheet reads a cell that starts with one of these as a formula (OWASP, "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+
+
+def neutralise_formula(text: str) -> str:
+    """`text` with a `'` in front when a spreadsheet would read it as a formula (`=1+1` → `'=1+1`).
+
+    A text that is a plain number (`-5`, `+3.25`, `-1e5`) is left alone: a spreadsheet reads it as that
+    number, never as a formula, so negative amounts from a CSV that was read keep their sign."""
+    if text.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+class _CsvWriter:
+    """Writes CSV rows with `\n` line ends, quoting every field that holds the delimiter, the quote
+    character, CR or LF (Python 3.11's `csv` module leaves a bare CR unquoted when the line end is
+    `\n`, and a reader then splits the row there). Quotes inside a quoted field are doubled."""
+
+    def __init__(self, out: TextIO, options: CsvOptions, *, escape_formulas: bool) -> None:
+        self._out = out
+        self._quote = options.quotechar
+        self._delimiter = options.delimiter
+        self._needs_quotes = re.compile("[" + re.escape(options.delimiter + options.quotechar) + "\r\n]").search
+        self._escape = escape_formulas
+
+    def text(self, value: Any) -> str:
+        """A cell's text; data strings are neutralised when formulas are escaped (numbers never are)."""
+        text = _cell(value)
+        return neutralise_formula(text) if self._escape and isinstance(value, str) else text
+
+    def column(self, key: str, known: set[str]) -> str:
+        """The column a row's key writes to: its escaped name, or the name as it is when a file
+        written without escaping has that column."""
+        name = self.text(key)
+        return key if name not in known and key in known else name
+
+    def _field(self, text: str) -> str:
+        if self._needs_quotes(text):
+            return self._quote + text.replace(self._quote, self._quote * 2) + self._quote
+        return text
+
+    def writerow(self, texts: Sequence[str]) -> None:
+        if len(texts) == 1 and texts[0] == "":
+            line = self._quote * 2  # a row of one empty field, not a blank line a reader skips
+        else:
+            line = self._delimiter.join(self._field(text) for text in texts)
+        self._out.write(line + "\n")
+
+
 def csv_columns(rows: Iterable[Any]) -> list[str]:
     """Every key of the object rows, in order of first appearance."""
     seen: dict[str, None] = {}
@@ -148,32 +202,53 @@ def csv_columns(rows: Iterable[Any]) -> list[str]:
 
 
 def write_csv(
-    out: TextIO, data: Any, options: CsvOptions, columns: Sequence[str] | None = None, *, header: bool
+    out: TextIO,
+    data: Any,
+    options: CsvOptions,
+    columns: Sequence[str] | None = None,
+    *,
+    header: bool,
+    escape_formulas: bool = True,
 ) -> None:
-    """Write rows (objects or lists) as CSV; `columns` fixes the column order (an existing header)."""
+    """Write rows (objects or lists) as CSV; `columns` fixes the column order (an existing header, as
+    written in the file). With `escape_formulas`, strings that a spreadsheet would run as a formula
+    get a leading `'` (column names too; see `neutralise_formula`)."""
     rows = _records(data)
-    writer = csv.writer(out, delimiter=options.delimiter, quotechar=options.quotechar, lineterminator="\n")
-    names = list(columns) if columns is not None else csv_columns(rows)
+    writer = _CsvWriter(out, options, escape_formulas=escape_formulas)
+    names = list(columns) if columns is not None else [writer.text(name) for name in csv_columns(rows)]
+    known = set(names)
+    if columns is None and len(known) < len(names):
+        raise FormatError("two column names are the same once formulas are escaped (e.g. `=a` and `'=a`)")
     if header and names and columns is None:
         writer.writerow(names)
     for number, row in enumerate(rows, start=1):
         if isinstance(row, Mapping):
-            unknown = [str(key) for key in row if str(key) not in names]
+            pairs = [(str(key), writer.column(str(key), known), value) for key, value in row.items()]
+            unknown = [key for key, name, _ in pairs if name not in known]
             if unknown:
                 raise FormatError(f"row {number} has columns the file has not: {unknown}")
-            values = [row.get(name) for name in names]
+            cells = {name: value for _, name, value in pairs}
+            values = [cells.get(name) for name in names]
         elif isinstance(row, list | tuple):
             values = list(row)
         else:
             raise FormatError(f"row {number} is a {type(row).__name__}, not an object or a list")
         try:
-            writer.writerow([_cell(value) for value in values])
+            writer.writerow([writer.text(value) for value in values])
         except TypeError as exc:
             raise FormatError(f"row {number}: {exc}") from None
 
 
-def write(out: TextIO, data: Any, fmt: FileFormat, options: CsvOptions, *, header: bool = True) -> None:
-    """Write `data` to `out` in format `fmt` (JSON streams chunk by chunk)."""
+def write(
+    out: TextIO,
+    data: Any,
+    fmt: FileFormat,
+    options: CsvOptions,
+    *,
+    header: bool = True,
+    escape_formulas: bool = True,
+) -> None:
+    """Write `data` to `out` in format `fmt` (JSON streams chunk by chunk); `escape_formulas` is for CSV."""
     try:
         if fmt is FileFormat.text:
             if not isinstance(data, str):
@@ -191,8 +266,10 @@ def write(out: TextIO, data: Any, fmt: FileFormat, options: CsvOptions, *, heade
                 out.write(_dumps(item))
                 out.write("\n")
         else:
-            write_csv(out, data, options, header=header and options.header)
-    except (TypeError, ValueError, RecursionError) as exc:
+            write_csv(out, data, options, header=header and options.header, escape_formulas=escape_formulas)
+    except RecursionError:
+        raise FormatError(f"data cannot be written as {fmt.value}: it is nested too deeply") from None
+    except (TypeError, ValueError) as exc:
         if isinstance(exc, FormatError):
             raise
         raise FormatError(f"data cannot be written as {fmt.value}: {exc}") from None

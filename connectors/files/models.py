@@ -75,6 +75,14 @@ class CsvOptions(BaseModel):
         examples=[True],
     )
 
+    @model_validator(mode="after")
+    def _check_dialect(self) -> Self:
+        if self.delimiter == self.quotechar:
+            raise ValueError("delimiter and quotechar must differ")
+        if {self.delimiter, self.quotechar} & {"\r", "\n"}:
+            raise ValueError("delimiter and quotechar cannot be a line break")
+        return self
+
 
 class FileConfig(BaseModel):
     """`config:` of a Connection of type `file`."""
@@ -165,6 +173,15 @@ class FileOperation(OperationSpec):
         examples=["{{ steps.map.output }}"],
     )
     csv: CsvOptions | None = Field(None, description="Overrides the connection's CSV dialect for this operation.")
+    escape_formulas: bool = Field(
+        True,
+        description="For `write` and `append` of CSV: a text value (or column name) that starts with `=`, `+`, "
+        "`-`, `@`, a tab or a CR gets a leading `'`, so a spreadsheet shows it instead of running it as a "
+        "formula (OWASP CSV injection). Numbers are never changed: typed numbers, negative decimals "
+        "included, and texts that are a plain number (`-5`, `+3.25`, `-1e5`). `false` writes every value "
+        "as it is.",
+        examples=[True, False],
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Self:

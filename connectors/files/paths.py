@@ -1,7 +1,9 @@
 """Path confinement: every path a file operation touches must resolve inside the base directory.
 
 A path is refused, before any file is opened, when it is empty, holds a NUL byte, is absolute, has a
-`..` component, or resolves (symbolic links followed, `os.path.realpath`) outside the base directory.
+`..` component, is nested more than `MAX_DEPTH` levels deep (the standard library walks folders by
+recursion: `os.makedirs`, `glob`), or resolves (symbolic links followed, `os.path.realpath`) outside
+the base directory.
 Refusals are `ConnectorError(reason="config", error_class="fatal")` naming the path as given,
 relative to the base directory; absolute host paths are never echoed.
 """
@@ -14,6 +16,8 @@ import posixpath
 from runtime.connector_api import ConnectorError
 
 _MAX_SHOWN = 120
+MAX_DEPTH = 128
+"""Most components (folders and the file name) a path or list pattern may have."""
 
 
 def shown(path: str) -> str:
@@ -41,8 +45,12 @@ def check_relative(path: object, where: str, what: str = "path") -> str:
         raise refuse(where, f"{what} {shown(path)} holds a NUL byte")
     if os.path.isabs(path) or path.startswith("\\"):
         raise refuse(where, f"{what} must be relative to the base directory; absolute paths are refused")
-    if ".." in path.replace("\\", "/").split("/"):
+    parts = path.replace("\\", "/").split("/")
+    if ".." in parts:
         raise refuse(where, f"{what} {shown(path)} leaves the base directory ('..' is refused)")
+    depth = sum(1 for part in parts if part not in ("", "."))
+    if depth > MAX_DEPTH:
+        raise refuse(where, f"{what} {shown(path)} is nested {depth} levels deep; the limit is {MAX_DEPTH}")
     return path
 
 

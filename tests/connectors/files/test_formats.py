@@ -243,3 +243,27 @@ def test_dry_run_writes_nothing(make: Make, base: Path) -> None:
     assert result["path"] == "out/result.json"
     assert call(make(OPS), "append", data={"a": 1}, dry_run=True)["bytes"] == 9
     assert list(base.iterdir()) == []
+
+
+@pytest.mark.parametrize("path", ["deep.json", "deep.ndjson", "deep.csv"])
+def test_deeply_nested_data_fails_clearly(make: Make, base: Path, path: str) -> None:
+    deep: Any = []
+    for _ in range(3000):
+        deep = [deep]
+    with pytest.raises(ConnectorError, match="it is nested too deeply") as caught:
+        call(make(OPS), "write", {"path": path}, data=[{"a": deep}])
+    assert (caught.value.reason, caught.value.error_class) == ("config", "fatal")
+    assert not (base / path).exists()
+
+
+def test_a_recursion_error_anywhere_is_a_clear_error(make: Make, base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`glob` recurses per folder level for `**`; a tree deeper than the limit made by someone else."""
+    import connectors.files.connector as module
+
+    def deep_glob(*args: Any, **kwargs: Any) -> list[str]:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(module.glob, "glob", deep_glob)
+    with pytest.raises(ConnectorError, match="nested too deeply during list") as caught:
+        call(make({"l": {"action": "list", "pattern": "**/*"}}), "l")
+    assert (caught.value.reason, caught.value.error_class) == ("config", "fatal")

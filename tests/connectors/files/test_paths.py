@@ -133,3 +133,21 @@ def test_is_inside() -> None:
     assert is_inside("/srv/base/a/b", "/srv/base")
     assert not is_inside("/srv/base2/a", "/srv/base")
     assert not is_inside("/srv", "/srv/base")
+
+
+@pytest.mark.parametrize("action", [*ACTIONS, {"action": "list"}], ids=[*(a["action"] for a in ACTIONS), "list"])
+@pytest.mark.parametrize("depth", [3000, 129])
+def test_deeply_nested_paths_are_refused_clearly(make: Make, base: Path, action: dict[str, Any], depth: int) -> None:
+    """Observed: a path 3,000 folders deep failed with "unexpected RecursionError" (os.makedirs recurses)."""
+    path = "a/" * depth + "x.txt"
+    key = "pattern" if action["action"] == "list" else "path"
+    error = assert_refused(make, {**action, key: path}, f"is nested {depth + 1} levels deep", base)
+    assert "the limit is 128" in str(error) and "Recursion" not in str(error)
+    assert list(base.iterdir()) == []
+
+
+def test_paths_up_to_the_depth_limit_work(make: Make, base: Path) -> None:
+    path = "a/" * 127 + "x.txt"
+    connector = make({"w": {"action": "write", "path": path, "data": "deep"}})
+    assert call(connector, "w")["path"] == path
+    assert call(connector, "w", {"action": "read"}) == "deep"
