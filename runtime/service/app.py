@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
@@ -74,6 +74,9 @@ class ServiceApp:
             return
         try:
             response = await self.intake.handle(Request(scope, receive))
+        except ClientDisconnect:  # the caller went away before its body arrived: nothing to answer
+            log.debug("webhook %s %s: client disconnected before sending its body", scope.get("method"), path)
+            return
         except Exception:
             log.exception("webhook %s %s failed", scope.get("method"), path)
             response = problem(500, "internal", "the delivery could not be handled; retry later")

@@ -60,10 +60,12 @@ class WebhookRoute:
     max_body: int
     schema: Any
     sync_timeout: float  # seconds a sync caller waits for the flow's answer
+    body_timeout: float  # seconds the whole body may take to arrive (the project's `service.body_timeout`)
 
 
 def build_routes(plan: Plan) -> list[WebhookRoute]:
     routes = []
+    body_timeout = parse_duration(plan.project.service.body_timeout)
     for flow in plan.flows.values():
         trigger = flow.model.trigger
         if not isinstance(trigger, WebhookTrigger):
@@ -81,6 +83,7 @@ def build_routes(plan: Plan) -> list[WebhookRoute]:
                 parse_size(spec.max_body),
                 schema_validator(schema) if schema is not None else None,
                 parse_duration(spec.sync_timeout),
+                body_timeout,
             )
         )
     return routes
@@ -112,18 +115,22 @@ def _depth_ok(text: str) -> bool:
     return True
 
 
-async def read_body(request: Request, limit: int) -> bytes | None:
-    """The raw body, or None as soon as it grows past `limit` (checked while streaming)."""
+async def read_body(request: Request, limit: int, timeout: float) -> bytes | None:
+    """The raw body, or None as soon as it grows past `limit` (checked while streaming).
+
+    Raises `TimeoutError` when the whole body has not arrived within `timeout` seconds (a client
+    trickling it in, slowloris), and Starlette's `ClientDisconnect` when the client goes away."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         return None
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
+    async with asyncio.timeout(timeout):
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
     return b"".join(chunks)
 
 
@@ -160,7 +167,16 @@ class WebhookIntake:
                     headers={"Allow": ", ".join(sorted(set(allowed)))},
                 )
             return problem(404, "not_found", f"no webhook at {path}")
-        body = await read_body(request, route.max_body)
+        try:
+            body = await read_body(request, route.max_body, route.body_timeout)
+        except TimeoutError:  # the connection is closed: the rest of the body is not waited for
+            return self.reject(
+                route,
+                408,
+                "body_timeout",
+                f"the body did not arrive within {route.body_timeout:g} s",
+                headers={"Connection": "close"},
+            )
         if body is None:
             return self.reject(route, 413, "too_large", f"the body is larger than {route.spec.max_body}")
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()

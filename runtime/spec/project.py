@@ -30,6 +30,16 @@ class Defaults(Model):
     hop_limit: int = Field(5, ge=1, le=100, description="Largest flow chain a message may travel.")
 
 
+class ServiceSettings(Model):
+    """Settings of `syncline serve` that belong to the project (the same on every node)."""
+
+    body_timeout: Duration = Field(
+        "30s",
+        description="Longest a webhook request body may take to arrive; a slower one (a trickling "
+        "client) is cut with 408 and the connection closed.",
+    )
+
+
 class Project(Document):
     """The project file: name, store and defaults."""
 
@@ -41,3 +51,4 @@ class Project(Document):
     )
     paths: Paths = Field(default_factory=Paths, description="Folder layout.")
     defaults: Defaults = Field(default_factory=Defaults, description="Defaults for flows.")
+    service: ServiceSettings = Field(default_factory=ServiceSettings, description="Settings of the service.")

@@ -4,7 +4,10 @@ trickle in (slowloris) or whose client goes away."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +15,7 @@ import pytest
 
 from runtime.expr import dumps, loads
 from tests.service.conftest import StartNode
-from tests.service.harness import HOOK_SECRET, Node, Sink, sign, write_project
+from tests.service.harness import HOOK_SECRET, Node, Sink, sign, until, write_project
 
 ORDERS = """
 trigger:
@@ -139,3 +142,89 @@ async def test_a_respond_header_value_with_cr_lf_fails_the_step_and_answers_500_
     assert "X-Order" in error and "CR" in error
     fine = await node.client.post("/hooks/inject", json={"id": "A-2"})
     assert fine.status_code == 201 and fine.headers["x-order"] == "A-2"
+
+
+# ------------------------------------------------------------------------------------ slow bodies
+
+OPEN = """
+trigger:
+  webhook: {path: /hooks/open}
+steps:
+  - id: post
+    call: sink.post
+    with: {path: open, body: "{{ input }}"}
+"""
+
+
+@pytest.fixture
+async def slow_node(tmp_path: Path, sink: Sink, nodes: StartNode) -> Node:
+    project = write_project(
+        tmp_path / "slow", sink.url, {"open": OPEN}, project_extra="service:\n  body_timeout: 300ms\n"
+    )
+    return await nodes(project)
+
+
+async def _connect(node: Node) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    host, port = node.url.removeprefix("http://").split(":")
+    return await asyncio.open_connection(host, int(port))
+
+
+async def test_a_trickling_body_is_cut_with_408_after_the_body_timeout(slow_node: Node) -> None:
+    """Slowloris: the body announces 1,000 bytes and sends one every 50 ms. The server answers 408
+    once the body timeout (300 ms here, 30 s by default) has passed, and closes the connection."""
+    reader, writer = await _connect(slow_node)
+    writer.write(
+        b"POST /hooks/open HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+    )
+    await writer.drain()
+
+    async def trickle() -> None:
+        for _ in range(999):
+            writer.write(b" ")
+            await writer.drain()
+            await asyncio.sleep(0.05)  # the attacker's pace (the server's answer ends it)
+
+    sender = asyncio.create_task(trickle())
+    try:
+        status_line = await asyncio.wait_for(reader.readline(), 10)
+        assert status_line.startswith(b"HTTP/1.1 408"), status_line
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert b"connection: close" in head.lower()
+        assert await asyncio.wait_for(reader.read(), 5) is not None  # the server closes the connection
+    finally:
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            await sender
+        writer.close()
+    assert await slow_node.runs(flow="open") == []
+    # a body that arrives within the timeout is accepted on the same node
+    assert (await slow_node.client.post("/hooks/open", json={"a": 1})).status_code == 202
+
+
+def test_the_body_timeout_defaults_to_30_seconds(tmp_path: Path, sink: Sink) -> None:
+    from runtime.service.service import load_plan
+    from runtime.service.webhooks import build_routes
+
+    project = write_project(tmp_path / "default", sink.url, {"open": OPEN})
+    assert [route.body_timeout for route in build_routes(load_plan(project))] == [30.0]
+
+
+async def test_a_client_that_goes_away_mid_body_is_logged_at_debug_only(
+    slow_node: Node, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for _ in range(20):  # a probe that opens requests and drops them
+        _reader, writer = await _connect(slow_node)
+        writer.write(
+            b"POST /hooks/open HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"a":'
+        )
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+    await until(lambda: any("disconnected" in r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG))
+    # every dropped request is accounted for before looking for error lines
+    await until(lambda: sum("disconnected" in r.getMessage() for r in caplog.records) >= 20)
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert loud == [], [r.getMessage() for r in loud]
+    assert await slow_node.runs(flow="open") == []
