@@ -23,7 +23,7 @@ from starlette.routing import Route
 from runtime.engine.replay import ReplayError, ReplayRequest, replay
 from runtime.expr import dumps, loads
 from runtime.render.graph import render_mermaid
-from runtime.service.openapi import MAX_SEQ, REPLAY_OPTIONS, openapi_document
+from runtime.service.openapi import MAX_SEQ, REPLAY_OPTIONS, openapi_document, query_parameters
 from runtime.service.problems import problem
 from runtime.spec.flow import trigger_kind
 from runtime.store.base import RunFilter, RunRecord, RunStatus, StepRecord, StoreError
@@ -34,8 +34,9 @@ if TYPE_CHECKING:
 Endpoint = Callable[[Request], Awaitable[Response]]
 ROLES = ("viewer", "operator")
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
+QUERY_PARAMETERS = query_parameters()  # (path, method) → the query parameters it takes
 # why a replay was refused → the status it is answered with
-REPLAY_REFUSALS = {"run_not_found": 404, "run_not_ended": 409, "flow_not_deployed": 409, "unknown_step": 422}
+REPLAY_REFUSALS = {"run_not_found": 404, "run_not_ended": 409, "flow_not_deployed": 409, "unknown_step": 404}
 
 
 class BadQuery(Exception):
@@ -159,7 +160,12 @@ class AdminApi:
                 found = role
         return found
 
-    def guard(self, needed: str, endpoint: Endpoint) -> Endpoint:
+    def route(self, path: str, method: str, needed: str, endpoint: Endpoint) -> Route:
+        """The route of one documented operation: its role checked, then its query parameters."""
+        known = QUERY_PARAMETERS.get((path, method.lower()), frozenset())
+        return Route(path, self.guard(needed, endpoint, known), methods=[method])
+
+    def guard(self, needed: str, endpoint: Endpoint, known: frozenset[str] = frozenset()) -> Endpoint:
         async def guarded(request: Request) -> Response:
             role = self.role(request)
             if role is None:
@@ -171,6 +177,11 @@ class AdminApi:
                 )
             if needed == "operator" and role != "operator":
                 return _error(403, "forbidden", "this needs the operator role")
+            unknown = sorted(set(request.query_params) - known)
+            if unknown:
+                expected = ", ".join(sorted(known)) or "none"
+                message = f"unknown query parameter {unknown[0]!r}; this endpoint takes: {expected}"
+                return _error(400, "bad_query", message, param=unknown[0])
             try:
                 return await endpoint(request)
             except BadQuery as exc:
@@ -182,16 +193,16 @@ class AdminApi:
         return guarded
 
     def routes(self) -> list[Route]:
-        g = self.guard
+        r = self.route
         return [
             Route("/api/v1/openapi.json", self.openapi, methods=["GET"]),
-            Route("/api/v1/flows", g("viewer", self.flows), methods=["GET"]),
-            Route("/api/v1/flows/{name}", g("viewer", self.flow), methods=["GET"]),
-            Route("/api/v1/runs", g("viewer", self.runs), methods=["GET"]),
-            Route("/api/v1/runs/{run_id}", g("viewer", self.run), methods=["GET"]),
-            Route("/api/v1/runs/{run_id}/replay", g("operator", self.replay), methods=["POST"]),
-            Route("/api/v1/dead-letters", g("viewer", self.dead_letters), methods=["GET"]),
-            Route("/api/v1/reload", g("operator", self.reload), methods=["POST"]),
+            r("/api/v1/flows", "GET", "viewer", self.flows),
+            r("/api/v1/flows/{name}", "GET", "viewer", self.flow),
+            r("/api/v1/runs", "GET", "viewer", self.runs),
+            r("/api/v1/runs/{run_id}", "GET", "viewer", self.run),
+            r("/api/v1/runs/{run_id}/replay", "POST", "operator", self.replay),
+            r("/api/v1/dead-letters", "GET", "viewer", self.dead_letters),
+            r("/api/v1/reload", "POST", "operator", self.reload),
         ]
 
     async def openapi(self, request: Request) -> Response:
@@ -241,10 +252,11 @@ class AdminApi:
             if not sep:
                 raise BadQuery("business_key", "business_key is name:value, e.g. order:4711")
             business_key = (name, value)
-        statuses = [s.strip() for s in q.get("status", "").split(",") if s.strip()] or None
+        statuses = q["status"].split(",") if q.get("status") else None
         unknown = sorted(set(statuses or ()) - set(RUN_STATUSES))
         if unknown:
-            raise BadQuery("status", f"unknown status {', '.join(unknown)}; one of {', '.join(RUN_STATUSES)}")
+            shown = ", ".join(repr(u) for u in unknown)
+            raise BadQuery("status", f"unknown status {shown}; each is one of {', '.join(RUN_STATUSES)}")
         found = await self.service.store.list_runs(
             RunFilter(
                 flow=q.get("flow"),

@@ -70,12 +70,12 @@ class GovernanceApi:
             admin.tokens.setdefault(token, "operator")
 
     def routes(self) -> list[Route]:
-        g = self.admin.guard
+        r = self.admin.route
         return [
-            Route("/api/v1/holds", g("viewer", self.holds), methods=["GET"]),
-            Route("/api/v1/holds/{run_id}/approve", g("operator", self.approve), methods=["POST"]),
-            Route("/api/v1/holds/{run_id}/reject", g("operator", self.reject), methods=["POST"]),
-            Route("/api/v1/exceptions", g("viewer", self.exceptions), methods=["GET"]),
+            r("/api/v1/holds", "GET", "viewer", self.holds),
+            r("/api/v1/holds/{run_id}/approve", "POST", "operator", self.approve),
+            r("/api/v1/holds/{run_id}/reject", "POST", "operator", self.reject),
+            r("/api/v1/exceptions", "GET", "viewer", self.exceptions),
         ]
 
     def _present(self, flow: str, value: Any) -> Any:

@@ -44,7 +44,7 @@ def _op(
     body_schema: str = "Replay",
     headers: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    answers = {"200": "OK", **_ROLE_ANSWERS["operator" if role.startswith("operator") else "viewer"]}
+    answers = {"200": "OK", "400": _BAD_QUERY, **_ROLE_ANSWERS["operator" if role.startswith("operator") else "viewer"]}
     answers.update(responses or {})
     answers["503"] = "the store is not reachable; retry later"
     op: dict[str, Any] = {
@@ -94,8 +94,11 @@ def _unix_time(name: str, description: str) -> dict[str, Any]:
 
 
 _LOCATION = {"Location": {"description": "the new run", "schema": {"type": "string"}}}
-_BAD_QUERY = "a query parameter outside its type or bounds (`code`: `bad_query`, `param` names it)"
-_BAD_BODY = "the body is not JSON (`invalid_json`) or not the documented object (`bad_request`)"
+_BAD_QUERY = (
+    "a query parameter the operation does not take, or outside its type or bounds (`code`: `bad_query`, "
+    "`param` names it)"
+)
+_BAD_BODY = f"the body is not JSON (`invalid_json`) or not the documented object (`bad_request`); or {_BAD_QUERY}"
 
 
 def openapi_document() -> dict[str, Any]:
@@ -158,16 +161,20 @@ def openapi_document() -> dict[str, Any]:
                     "viewer",
                     [
                         _q("flow", "flow name"),
-                        _q(
-                            "status",
-                            f"comma-separated run statuses, each one of: {', '.join(statuses)}",
-                            {"type": "string", "pattern": f"^({'|'.join(statuses)})(,({'|'.join(statuses)}))*$"},
-                        ),
+                        {
+                            "name": "status",
+                            "in": "query",
+                            "required": False,
+                            "description": f"comma-separated run statuses, each one of: {', '.join(statuses)}",
+                            "style": "form",
+                            "explode": False,
+                            "schema": {"type": "array", "items": {"type": "string", "enum": statuses}},
+                        },
                         _q("correlation_id", "correlation id"),
                         _q(
                             "business_key",
                             "name:value, e.g. order:4711",
-                            {"type": "string", "pattern": "^[^:]*:.*$"},
+                            {"type": "string", "pattern": ":"},
                         ),
                         _unix_time("since", "runs created at or after"),
                         _unix_time("until", "runs created before"),
@@ -178,7 +185,6 @@ def openapi_document() -> dict[str, Any]:
                             {"type": "integer", "minimum": 0, "maximum": MAX_SEQ},
                         ),
                     ],
-                    responses={"400": _BAD_QUERY},
                 )
             },
             "/api/v1/runs/{run_id}": {
@@ -199,10 +205,9 @@ def openapi_document() -> dict[str, Any]:
                         "200": "the dry run's report",
                         "202": "replay queued",
                         "400": _BAD_BODY,
-                        "404": "no such run (`run_not_found`)",
+                        "404": "no such run (`run_not_found`) or no such step in it (`unknown_step`)",
                         "409": "the run has not ended (`run_not_ended`: queued, running, retrying, waiting or held) "
                         "or its flow is not deployed (`flow_not_deployed`)",
-                        "422": "the run has no such step (`unknown_step`)",
                     },
                     headers={"202": _LOCATION},
                 )
@@ -216,7 +221,6 @@ def openapi_document() -> dict[str, Any]:
                         _q("include_replayed", "true to include replayed ones", {"type": "boolean", "default": False}),
                         _limit(100, 1000),
                     ],
-                    responses={"400": _BAD_QUERY},
                 )
             },
             "/api/v1/holds": {"get": _op("Runs held for approval", "viewer", [_q("flow", "flow name")])},
@@ -265,4 +269,13 @@ def openapi_document() -> dict[str, Any]:
                 )
             },
         },
+    }
+
+
+def query_parameters() -> dict[tuple[str, str], frozenset[str]]:
+    """(path, method) → the names of the query parameters the operation documents (and so takes)."""
+    return {
+        (path, method): frozenset(p["name"] for p in op.get("parameters", []) if p["in"] == "query")
+        for path, item in openapi_document()["paths"].items()
+        for method, op in item.items()
     }
