@@ -27,7 +27,7 @@ from runtime.engine.replay import ReplayError, ReplayRequest, replay
 from runtime.errors import ProjectError, UsageError
 from runtime.expr import dumps
 from runtime.policy.mask import masker_for_project
-from runtime.render.report import run_as_dict, run_as_text
+from runtime.render.report import run_as_dict, run_as_text, wrap
 from runtime.secrets import SecretStore
 from runtime.store.base import RunFilter, RunRecord, Store
 from runtime.store.factory import open_store
@@ -160,8 +160,10 @@ async def _runs_show(args: argparse.Namespace, plan: Plan, store: Store) -> int:
             if d.run_id == run.id
         ]
         if letters:
-            text += f"dead letter: {letters[0].reason} at {_when(letters[0].created_at)}"
-            text += f", replayed as {letters[0].replay_run_id}\n" if letters[0].replay_run_id else "\n"
+            letter = letters[0]
+            replayed = f", replayed as {letter.replay_run_id}" if letter.replay_run_id else ""
+            shown = f"{letter.reason} (at {_when(letter.created_at)}{replayed})"
+            text += "\n".join(wrap(shown, "dead letter: ")) + "\n"
     text += f"input: {dumps(run.input)[:2000]}\n"
     _out(args, {**run_as_dict(result), "input": run.input}, text)
     return 0

@@ -23,6 +23,7 @@ from typing import Any
 from runtime.clock import Clock, SystemClock
 from runtime.engine.connectors import ConnectorPool
 from runtime.engine.context import CallLog, RunState, StepCall, truthy
+from runtime.engine.deadletter import dead_letter_reason
 from runtime.engine.errors import BusinessException, RunFiltered, RunSuspended, StepFailed, classify
 from runtime.engine.plan import CompiledFlow, CompiledOperation, CompiledStep, Plan
 from runtime.engine.retry import RetryPolicy
@@ -263,7 +264,7 @@ class Executor:
             # the lease stays until `dead_letter` ends the run (status and lease in one transaction): should
             # that write fail, the run is still claimable once its lease expires, never stranded as running
             await self.flush(run.id, {"finished_at": finished, "error": error})
-            await self.store.dead_letter(run.id, (error or {}).get("reason", "failed"), error, now=finished)
+            await self.store.dead_letter(run.id, dead_letter_reason(error, state.calls), error, now=finished)
         else:
             changes: RunChanges = {
                 "status": status,

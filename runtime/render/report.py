@@ -1,13 +1,19 @@
-"""A run as people read it: status, steps with timing and outputs, calls made (or planned)."""
+"""A run as people read it: status, steps with timing and outputs, calls made (or planned).
+
+Outputs and parameters are shortened to one line; error text never is: an error is shown whole
+(message, its class and status, the body the system answered), wrapped at `WIDTH` columns.
+"""
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 from runtime.engine.executor import RunResult
 from runtime.expr import dumps
 
 MAX_VALUE = 160
+WIDTH = 100
 
 
 def _short(value: Any) -> str:
@@ -16,6 +22,56 @@ def _short(value: Any) -> str:
     except (TypeError, ValueError):
         text = repr(value)
     return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 3] + "..."
+
+
+def wrap(text: str, first: str, rest: str | None = None) -> list[str]:
+    """`text` wrapped at WIDTH columns after the prefix `first` (continuation lines indented by
+    `rest`, default: as wide as `first`); nothing is cut."""
+    rest = " " * len(first) if rest is None else rest
+    out: list[str] = []
+    for index, paragraph in enumerate(text.splitlines() or [""]):
+        out.extend(
+            textwrap.wrap(
+                paragraph,
+                width=max(WIDTH, len(first) + 20),
+                initial_indent=first if index == 0 else rest,
+                subsequent_indent=rest,
+                break_long_words=True,
+                break_on_hyphens=False,
+            )
+            or [first if index == 0 else rest]
+        )
+    return out
+
+
+def error_lines(error: Any, first: str, rest: str | None = None) -> list[str]:
+    """An error (a run's or a step's) as wrapped lines: its message, then what kind of failure it
+    was, then the body the system answered and any other fields — all of it."""
+    if not isinstance(error, dict):
+        return wrap(_text(error), first, rest)
+    rest = " " * len(first) if rest is None else rest
+    lines = wrap(str(error.get("message") or error.get("reason") or "error"), first, rest)
+    kind = [str(error[k]) for k in ("reason", "class") if error.get(k) and error.get(k) != error.get("message")]
+    if isinstance(error.get("status"), int):
+        kind.append(f"HTTP {error['status']}")
+    if kind:
+        lines.extend(wrap("(" + ", ".join(kind) + ")", rest))
+    if error.get("body") not in (None, ""):
+        lines.extend(wrap("body: " + _text(error["body"]), rest, rest + "  "))
+    others = {k: v for k, v in error.items() if k not in ("message", "reason", "class", "status", "body")}
+    for key, value in others.items():
+        if value is not None:
+            lines.extend(wrap(f"{key}: {_text(value)}", rest, rest + "  "))
+    return lines
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def run_as_dict(result: RunResult) -> dict[str, Any]:
@@ -63,7 +119,7 @@ def run_as_text(result: RunResult) -> str:
         attempts = f" after {r.attempts} attempts" if r.attempts > 1 else ""
         lines.append(f"  {r.status:<12} {r.step_key} ({r.kind}) {took:.1f} ms{attempts}")
         if r.error:
-            lines.append(f"               error: {_short(r.error)}")
+            lines.extend(error_lines(r.error, "               error: "))
         elif r.output is not None:
             lines.append(f"               output: {_short(r.output)}")
     if result.calls:
@@ -81,7 +137,7 @@ def run_as_text(result: RunResult) -> str:
         lines.extend(f"  {e.name} {_short(e.data)}" for e in result.emitted)
     if result.error:
         lines.append("")
-        lines.append(f"error: {_short(result.error)}")
+        lines.extend(error_lines(result.error, "error: "))
     elif result.output is not None:
         lines.append("")
         lines.append(f"output: {_short(result.output)}")

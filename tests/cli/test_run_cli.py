@@ -135,3 +135,42 @@ def test_a_replay_dry_run_that_cannot_complete_exits_1_with_the_reason(
     assert "it would not complete: the replay would end dead_lettered: step 'invoice' fails:" in out
     assert "LEDGER_ID" in out and "LEDGER_ID" in err
     assert len(sink.on("/invoices")) == posts
+
+
+LONG = (
+    "the posting period 2026-12 is locked by the month-end close; ask the finance team to reopen it "
+    "or post into 2027-01, then replay this invoice — reference LEDGER-LOCK-4471 in the ticket"
+)
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_error_text_is_wrapped_never_cut_and_the_dead_letter_names_the_failure(
+    capsys: pytest.CaptureFixture[str], sink: Sink, project: tuple[Path, str]
+) -> None:
+    root, store = project
+    sink.rule("/invoices", status=500, body={"error": LONG, "code": "LOCKED"})
+    code, out, err = _run(capsys, root, store)
+    assert code == 1
+    assert LONG in _flat(out) and "…" not in out and "..." not in out.split("calls:")[0]
+    steps, _, rest = out.partition("\ncalls:\n")
+    error = rest[rest.index("\nerror: ") :]
+    assert all(len(line) <= 100 for line in (steps + error).splitlines()), out
+    run_id = out.split()[1]
+
+    where = ("--project", str(root), "--store", store)
+    code, out, err = syncline(capsys, "dlq", "list", *where, "--format", "json")
+    (letter,) = json.loads(out)
+    assert letter["reason"].startswith('HTTP 500 from sink.post: {"error":"the posting period 2026-12')
+    assert len(letter["reason"]) <= 400
+
+    code, out, err = syncline(capsys, "dlq", "list", *where)
+    assert f"{run_id}  " in out and "HTTP 500 from sink.post: " in out
+
+    for command in ("dlq", "runs"):
+        code, out, err = syncline(capsys, command, "show", run_id, *where)
+        assert code == 0, err
+        assert LONG in _flat(out) and '"code":"LOCKED"' in out
+        assert "dead letter: HTTP 500 from sink.post:" in out

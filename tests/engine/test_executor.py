@@ -100,7 +100,7 @@ steps:
     result = await run(h, "f")
     assert result.status == "dead_lettered"
     (letter,) = await h.store.list_dead_letters()
-    assert letter.run_id == result.run.id and letter.reason == "timeout"
+    assert letter.run_id == result.run.id and letter.reason == "timeout from erp.create: mocked failure"
     assert h.mocks.counts["erp.create"] == 3
 
 

@@ -60,7 +60,7 @@ def test_dead_letter_dry_run_and_replay(sims: Simulators, tmp_path: Path) -> Non
     assert json.loads(first.stdout)["run"]["status"] == "dead_lettered"
 
     listing = cli(sims, "dlq", "list", "--store", store)
-    assert run_id in listing.stdout and "status" in listing.stdout
+    assert run_id in listing.stdout and "HTTP 422 from erp.create_sales_order" in listing.stdout
 
     shown = cli(sims, "dlq", "show", run_id, "--store", store)
     assert "dead letter:" in shown.stdout and "DLQ-1" in shown.stdout
