@@ -1,8 +1,10 @@
 """Static policy rules (`kind: Policy` rules with `require` and `forbid`), checked by `syncline validate`.
 
-A rule's `match` keys split in two: `system`, `connector`, `operation`, `entity` and `effect` select
-calls (a *call rule*); `flow`, `trigger` and `label` select flows. A rule with call keys applies to
-the matching calls of matching flows; a rule with flow keys only applies to matching flows: to their
+Which flows and calls a rule covers is decided by `runtime/policy/rule_match.py`, the matcher the
+runtime uses too (lists and `*` patterns alike). A rule's `match` keys split in two: `system`,
+`connector`, `operation`, `entity` and `effect` select calls (a *call rule*); `flow`, `trigger` and
+`label` select flows. A rule with call keys applies to the matching calls of matching flows; a rule
+with flow keys only applies to matching flows: to their
 trigger and to each of their call steps.
 
 What `require` asks of
@@ -25,7 +27,6 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 from runtime.codes import Severity
@@ -34,6 +35,16 @@ from runtime.compiler.context import CheckContext
 from runtime.compiler.references import did_you_mean
 from runtime.compiler.walk import iter_steps
 from runtime.errors import Diagnostic
+from runtime.policy.rule_match import (
+    CallFacts,
+    flow_facts,
+    is_call_rule,
+    match_call,
+    match_flow_keys,
+    pattern_matches,
+    patterns,
+)
+from runtime.policy.rule_match import trigger_name as match_trigger_name
 from runtime.spec.documents import ParsedDocument
 from runtime.spec.flow import (
     CallStep,
@@ -43,13 +54,10 @@ from runtime.spec.flow import (
     Retry,
     StepBase,
     WebhookTrigger,
-    trigger_kind,
 )
 from runtime.spec.governance import PolicyMatch, PolicyRule
 from runtime.spec.yamlload import Loc
 
-CALL_KEYS = ("system", "connector", "operation", "entity", "effect")
-FLOW_KEYS = ("flow", "trigger", "label")
 REQUIREMENTS = ("idempotency_key", "retry", "auth", "schema", "owner", "timeout")
 
 
@@ -71,7 +79,7 @@ class RuleRef:
 
     @property
     def is_call_rule(self) -> bool:
-        return any(getattr(self.rule.match, key) is not None for key in CALL_KEYS)
+        return is_call_rule(self.rule.match)
 
 
 @dataclass(frozen=True)
@@ -92,54 +100,18 @@ def policy_rules(ctx: CheckContext) -> list[RuleRef]:
 
 
 def trigger_name(flow_doc: ParsedDocument) -> str:
-    kind = trigger_kind(flow_doc.model.trigger) or "trigger.manual"
-    return kind.partition(".")[2]
-
-
-def _values(value: Any) -> list[str] | None:
-    if value is None:
-        return None
-    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    return match_trigger_name(flow_doc.model)
 
 
 def match_flow(match: PolicyMatch, flow_doc: ParsedDocument) -> list[str] | None:
-    """Why the flow matches (the keys that matched), or None when it does not."""
-    why: list[str] = []
-    flows = _values(match.flow)
-    if flows is not None:
-        if flow_doc.name not in flows:
-            return None
-        why.append(f"flow {flow_doc.name}")
-    if match.trigger is not None:
-        if trigger_name(flow_doc) != match.trigger:
-            return None
-        why.append(f"trigger {match.trigger}")
-    if match.label is not None:
-        labels = flow_doc.model.labels
-        if any(labels.get(k) != v for k, v in match.label.items()):
-            return None
-        why.append("labels " + ", ".join(f"{k}={v}" for k, v in match.label.items()))
-    return why
+    """Why the flow matches (the keys that matched), or None when it does not (the runtime's matcher)."""
+    return match_flow_keys(match, flow_facts(flow_doc.model, flow_doc.name))
 
 
 def match_site(match: PolicyMatch, site: CallSite) -> list[str] | None:
-    why = match_flow(match, site.flow)
-    if why is None:
-        return None
-    for key, actual in (
-        ("system", site.system),
-        ("connector", site.connector),
-        ("operation", site.target),
-        ("entity", site.entity),
-        ("effect", site.effect),
-    ):
-        wanted = _values(getattr(match, key))
-        if wanted is None:
-            continue
-        if actual is None or actual not in wanted:
-            return None
-        why.append(f"{key} {actual}")
-    return why
+    """Why the rule covers this call, or None (the runtime's matcher, `runtime/policy/rule_match.py`)."""
+    call = CallFacts(site.system, site.connector, site.target, site.entity, site.effect)
+    return match_call(match, flow_facts(site.flow.model, site.flow.name), call)
 
 
 # ------------------------------------------------------------------------------- requirements
@@ -403,8 +375,8 @@ def _report_unmatched(ctx: CheckContext, ref: RuleRef, sites: list[CallSite]) ->
     }
     hint: str | None = None
     for key, options in known.items():
-        for value in _values(getattr(match, key)) or []:
-            if value not in options:
+        for value in patterns(getattr(match, key)) or []:
+            if not any(pattern_matches(value, option) for option in options):
                 suggestion = did_you_mean(value, options)
                 hint = f"no {key} {value!r}" + (f" — {suggestion}" if suggestion else "")
                 break

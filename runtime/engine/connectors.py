@@ -1,14 +1,14 @@
 """Live connectors per connection, started on first use; and mocked operations for tests and `--mock`.
 
 A connection's `config` is rendered with `env()` and `secret()` when its connector starts, validated
-against the connector's config model, and handed to the connector type's factory. Egress allow-lists
-come from Policy rules with `allow_hosts` that match the connection.
+against the connector's config model, and handed to the connector type's factory. Every call goes
+through `ConnectorPool.invoke`, which applies the system's limits. Egress allow-lists come from Policy
+rules with `allow_hosts` that match the connection (the matcher validate uses too).
 """
 
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -17,13 +17,15 @@ from pydantic import ValidationError
 from runtime.clock import Clock
 from runtime.connector_api import CallRequest, CallResult, Connector, ConnectorContext, ConnectorError
 from runtime.expr import ENV_KEY, SECRETS_KEY
+from runtime.policy.rule_match import pattern_matches
 from runtime.secrets import SecretStore
 from runtime.spec.common import parse_duration
 from runtime.spec.flowtest import Mock, MockResponse
 
 if TYPE_CHECKING:
     from runtime.engine.context import RunState
-    from runtime.engine.plan import CompiledConnection, Plan
+    from runtime.engine.plan import CompiledConnection, CompiledOperation, Plan
+    from runtime.policy.limits import SystemLimits
 
 
 class MockedOperations:
@@ -105,6 +107,15 @@ class ConnectorPool:
         self._live: dict[str, Connector] = {}
         self._lock = asyncio.Lock()
 
+    async def invoke(
+        self, operation: CompiledOperation, request: CallRequest, limits: SystemLimits, state: RunState | None = None
+    ) -> CallResult:
+        """The one way a call reaches a connector (steps, reconcile, poll triggers): through the
+        system's shared limits from Policy rules (rate limit, concurrency, circuit breaker)."""
+        connector = await self.get(operation.connection, state)
+        async with limits.around(operation):
+            return await connector.call(request)
+
     async def get(self, connection: str, state: RunState | None = None) -> Connector:
         live = self._live.get(connection)
         if live is not None:
@@ -160,17 +171,10 @@ def allow_hosts_for(plan: Plan, connection: CompiledConnection) -> tuple[str, ..
             if rule.allow_hosts is None:
                 continue
             match = rule.match
-            if not _matches(match.system, connection.system) or not _matches(
+            if not pattern_matches(match.system, connection.system) or not pattern_matches(
                 match.connector, connection.connector_type.name
             ):
                 continue
             found = True
             hosts.extend(rule.allow_hosts)
     return tuple(hosts) if found else None
-
-
-def _matches(pattern: str | list[str] | None, value: str) -> bool:
-    if pattern is None:
-        return True
-    patterns = [pattern] if isinstance(pattern, str) else pattern
-    return any(fnmatch.fnmatchcase(value, p) for p in patterns)

@@ -46,12 +46,12 @@ class SystemLimits:
     def __init__(self, plan: Plan, clock: Clock) -> None:
         self.clock = clock
         self._limits: dict[str, _SystemLimit] = {}
-        from runtime.policy.match import _one, rules
+        from runtime.policy.match import pattern_matches, rules
 
         systems = {c.system for c in plan.connections.values()}
         for _, rule in rules(plan):
             for system in systems:
-                if not _one(rule.match.system, system):
+                if not pattern_matches(rule.match.system, system):
                     continue
                 limit = self._limits.setdefault(system, _SystemLimit())
                 if rule.rate_limit is not None:

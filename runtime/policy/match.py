@@ -1,35 +1,25 @@
-"""Matching Policy rules against flows and operations (all keys given in `match` must match)."""
+"""Matching Policy rules against compiled flows and operations at run time, through the one matcher
+(`runtime/policy/rule_match.py`) that validate uses too."""
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from runtime.spec.flow import trigger_kind
+from runtime.policy.rule_match import (
+    CallFacts,
+    any_matches,
+    flow_facts,
+    match_call,
+    match_flow_keys,
+    pattern_matches,
+)
 from runtime.spec.governance import PolicyMatch, PolicyRule
 
 if TYPE_CHECKING:
     from runtime.engine.plan import CompiledFlow, CompiledOperation, Plan
 
-
-def _one(pattern: str | list[str] | None, value: str | None) -> bool:
-    if pattern is None:
-        return True
-    if value is None:
-        return False
-    patterns = [pattern] if isinstance(pattern, str) else pattern
-    return any(fnmatch.fnmatchcase(value, p) for p in patterns)
-
-
-def _strs(value: str | list[Any] | None) -> str | list[str] | None:
-    return value if value is None or isinstance(value, str) else [str(v) for v in value]
-
-
-def _any(pattern: str | list[str] | None, values: Iterable[str]) -> bool:
-    if pattern is None:
-        return True
-    return any(_one(pattern, v) for v in values)
+__all__ = ["matches_flow", "matches_operation", "operation_rules", "pattern_matches", "rules"]
 
 
 def flow_entities(flow: CompiledFlow, plan: Plan) -> set[str]:
@@ -49,38 +39,25 @@ def flow_entities(flow: CompiledFlow, plan: Plan) -> set[str]:
 def matches_flow(match: PolicyMatch, flow: CompiledFlow, plan: Plan) -> bool:
     """A rule applies to a flow as a whole (used for masks and triggers)."""
     model = flow.model
-    if not _one(match.flow, flow.name):
+    if match_flow_keys(match, flow_facts(model, flow.name)) is None:
         return False
-    if match.trigger is not None and (trigger_kind(model.trigger) or "").split(".")[-1] != match.trigger:
-        return False
-    if match.label and any(model.labels.get(k) != v for k, v in match.label.items()):
-        return False
-    if match.entity is not None and not _any(match.entity, flow_entities(flow, plan)):
+    if match.entity is not None and not any_matches(match.entity, flow_entities(flow, plan)):
         return False
     if match.system is not None:
         systems = {model.source.system} if model.source else set()
         systems |= {c.system for c in plan.connections.values()}
-        if not _any(match.system, systems):
+        if not any_matches(match.system, systems):
             return False
     return True
 
 
+def operation_facts(operation: CompiledOperation) -> CallFacts:
+    return CallFacts(operation.system, operation.connector, operation.target, operation.entity, operation.effect)
+
+
 def matches_operation(match: PolicyMatch, flow: CompiledFlow, operation: CompiledOperation) -> bool:
     """A rule applies to one call of one operation in one flow."""
-    model = flow.model
-    if not _one(match.flow, flow.name):
-        return False
-    if match.trigger is not None and (trigger_kind(model.trigger) or "").split(".")[-1] != match.trigger:
-        return False
-    if match.label and any(model.labels.get(k) != v for k, v in match.label.items()):
-        return False
-    return (
-        _one(match.system, operation.system)
-        and _one(match.connector, operation.connector)
-        and _one(match.operation, operation.target)
-        and _one(match.entity, operation.entity)
-        and _one(_strs(match.effect), operation.effect)
-    )
+    return match_call(match, flow_facts(flow.model, flow.name), operation_facts(operation)) is not None
 
 
 def rules(plan: Plan) -> Iterator[tuple[str, PolicyRule]]:

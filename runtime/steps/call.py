@@ -61,7 +61,6 @@ async def invoke_operation(call: StepCall, operation: Any, params: Any, key: str
         log.status = "planned"
         return {"dry_run": True, "operation": operation.target}
     await executor.before_effect(call.state.run.id)  # earlier effects are journaled before this one
-    connector = await executor.connectors.get(operation.connection, call.state)
     request = CallRequest(
         operation=operation.name,
         spec=spec if isinstance(spec, dict) else {},
@@ -72,8 +71,7 @@ async def invoke_operation(call: StepCall, operation: Any, params: Any, key: str
         dry_run=False,
     )
     try:
-        async with executor.limits.around(operation):
-            result = await connector.call(request)
+        result = await executor.connectors.invoke(operation, request, executor.limits, call.state)
     except Exception as exc:
         log.status = "error"
         log.error = call.executor.secrets.redact(str(exc))

@@ -3,7 +3,8 @@
 The cursor (high-water mark) is read from the store, passed as the call's cursor parameter, and the
 next cursor, computed from the fetched items, is stored in the same transaction that creates the
 runs (`Store.accept_poll`), together with each item's key: an item whose key was seen is skipped.
-When the source fails, the next poll waits `backoff`, doubling up to eight intervals.
+When the source fails, the next poll waits `backoff`, doubling up to eight intervals. The call goes
+through `ConnectorPool.invoke`, like a flow's calls, so the system's Policy limits apply to it.
 """
 
 from __future__ import annotations
@@ -87,13 +88,12 @@ class Poller:
             params[self.spec.cursor.param] = cursor
         operation = service.plan.operation(self.spec.call)
         spec = operation.fields.render({**scope, "params": params})
-        connector = await service.executor(service.plan).connectors.get(operation.connection)
-        try:
-            result = await connector.call(
-                CallRequest(
-                    operation=operation.name, spec=spec, params=params, headers={"X-Syncline-Trigger": self.trigger_id}
-                )
-            )
+        executor = service.executor(service.plan)
+        request = CallRequest(
+            operation=operation.name, spec=spec, params=params, headers={"X-Syncline-Trigger": self.trigger_id}
+        )
+        try:  # the same path as every call: the system's rate limit, concurrency and circuit breaker apply
+            result = await executor.connectors.invoke(operation, request, executor.limits)
         except Exception:
             service.metrics.connector_calls.labels(operation.system, operation.target, "error").inc()
             raise
@@ -104,7 +104,6 @@ class Poller:
         next_cursor = cursor
         if self._cursor is not None:
             next_cursor = self._cursor.render({**scope, "items": items, "cursor": cursor})
-        executor = service.executor(service.plan)
         runs: list[tuple[str, Any]] = []
         for item in items:
             key = str(self._key.render({**scope, "item": item}))
