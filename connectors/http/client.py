@@ -34,11 +34,12 @@ from connectors.http.config import (
     HttpConfig,
     HttpOperation,
     NextLinkPagination,
+    OAuth2ClientCredentials,
     PagePagination,
     check_base_url,
     scalar_text,
 )
-from connectors.http.egress import EgressPolicy, EgressRefused
+from connectors.http.egress import EgressPolicy, EgressRefused, declared_hosts
 from connectors.http.pagination import next_link, select_items, select_one
 from connectors.http.ratelimit import TokenBucket
 from connectors.http.redact import Redactor
@@ -131,9 +132,11 @@ class HttpConnector:
             )
         except ValueError as exc:  # RequestError is a ValueError too
             raise self._config_error(f"connection {context.connection!r}: {exc}") from None
-        self._transport = GuardedAiohttpTransport(
-            EgressPolicy(context.allow_hosts, config.allow_private), verify_tls=config.verify_tls
-        )
+        declared = [self._base]
+        if isinstance(config.auth, OAuth2ClientCredentials):
+            declared.append(self._base.join(config.auth.token_url))
+        policy = EgressPolicy(context.allow_hosts, config.allow_private, declared_hosts(*declared))
+        self._transport = GuardedAiohttpTransport(policy, verify_tls=config.verify_tls)
         limit = config.rate_limit
         self._limiter = TokenBucket(limit.per_second, limit.burst, self._clock) if limit else None
         breaker = config.circuit_breaker

@@ -254,7 +254,10 @@ class HttpConfig(_Model):
     """`config:` of a Connection of type `http`."""
 
     base_url: Annotated[str, AfterValidator(_base_url)] = Field(
-        description="Absolute http(s) URL every operation path is appended to.",
+        description="Absolute http(s) URL every operation path is appended to. Its host is the connection's "
+        "declared host: the egress guard lets it resolve to any address (a private network, loopback). "
+        "A template here is filled from the project's settings (`env()`, `secret()`) when the connection "
+        "is built, never from run data, so it is still the author's declaration.",
         examples=["https://erp.example.com/api/v2", "{{ env('ERP_URL') }}"],
     )
     headers: dict[str, Scalar] = Field(
@@ -304,8 +307,9 @@ class HttpConfig(_Model):
     )
     allow_private: bool = Field(
         False,
-        description="Allow loopback, private and link-local addresses (off: only public addresses, "
-        "unless the egress policy lists the host).",
+        description="Let hosts other than the declared ones (base_url's and token_url's host) — redirect "
+        "and pagination link targets — resolve to loopback, private and link-local addresses (off: only "
+        "public addresses, unless the egress policy lists the host). Declared hosts never need it.",
         examples=[False],
     )
     follow_redirects: bool = Field(

@@ -4,13 +4,21 @@ Rules, applied to every new connection — the first request, each redirect hop,
 link and the OAuth token endpoint alike:
 
 - When the runtime passes an egress allow-list (`ConnectorContext.allow_hosts`, glob patterns such as
-  `*.example-erp.com`, `127.0.0.1` or `127.0.0.1:8080`), the host must match a pattern, as written in
-  the URL (`host` or `host:port`); a listed host may resolve to any address. Unlisted hosts are
-  refused without even being resolved.
-- Otherwise (no policy) any host may be used, but it is resolved with the event loop's
-  `getaddrinfo` and refused when ANY resolved address is loopback, private, link-local, unspecified,
-  multicast, reserved or shared (CGNAT), including IPv4 addresses embedded in IPv6 (`::ffff:a.b.c.d`,
-  6to4, NAT64). `allow_private: true` in the config lifts this address rule.
+  `*.example-erp.com`, `127.0.0.1` or `127.0.0.1:8080`, from a Policy), the host must match a pattern,
+  as written in the URL (`host` or `host:port`); a listed host may resolve to any address. Unlisted
+  hosts are refused without even being resolved — declared hosts too: the Policy is governance's rule
+  over every connection author.
+- Declared hosts — the host of the Connection's own `base_url` (and of an absolute OAuth `token_url`),
+  as its config says after the project's settings (`env()`, `secret()`) were filled in when the
+  connection was built — are the author's choice: they may resolve to any address (an on-premises
+  ERP on a private network, a simulator on loopback). Run data can never choose a host: operation
+  paths are joined below `base_url` and cannot name one. The host is compared as written (any port).
+- Every other host — a redirect or pagination link to another host — is resolved with the event
+  loop's `getaddrinfo` and refused when ANY resolved address is loopback, private, link-local,
+  unspecified, multicast, reserved or shared (CGNAT), including IPv4 addresses embedded in IPv6
+  (`::ffff:a.b.c.d`, 6to4, NAT64). `allow_private: true` in the config lifts this address rule;
+  a Policy's `allow_hosts` lifts it for the hosts it lists. A declared host that is spelled
+  differently (`localhost` for `127.0.0.1`) is another host.
 
 Because the resolver is the one the OS uses, spellings like `127.1`, `0x7f000001`, `2130706433` or
 `0177.1` are judged by the address they really reach, never by the text.
@@ -27,6 +35,7 @@ an unchecked address).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import re
@@ -37,6 +46,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import httpx
+import yarl
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +113,10 @@ class EgressPolicy:
 
     allow_hosts: tuple[str, ...] | None = None
     allow_private: bool = False
+    declared: frozenset[str] = frozenset()  # normalised hosts of the connection's own declaration
+
+    def is_declared(self, host: str) -> bool:
+        return normalise_host(host) in self.declared
 
     @cached_property
     def _patterns(self) -> tuple[re.Pattern[str], ...]:
@@ -122,17 +136,29 @@ class EgressPolicy:
         raise EgressRefused(f"host {host_port(normalise_host(host), port)} is not in the egress allow-list")
 
     def check_addresses(self, host: str, port: int, addresses: Iterable[str]) -> None:
-        """Refuse when any resolved address is internal (unless allowed)."""
-        if self.allow_private:
+        """Refuse when any resolved address is internal (unless allowed, or the host is declared)."""
+        if self.allow_private or self.is_declared(host):
             return
         for text in addresses:
             ip = ipaddress.ip_address(text.split("%", 1)[0])
             reason = internal_reason(ip)
             if reason is not None:
                 raise EgressRefused(
-                    f"host {host_port(normalise_host(host), port)} resolves to {ip}, a {reason} address; "
-                    "list the host in the egress policy or set allow_private to reach it"
+                    f"host {host_port(normalise_host(host), port)} resolves to {ip}, a {reason} address, and "
+                    "is not the connection's declared host; list it in the egress policy or set "
+                    "allow_private to reach it"
                 )
+
+
+def declared_hosts(*urls: httpx.URL) -> frozenset[str]:
+    """The normalised hosts of `urls` as both the connector (httpx) and the transport (yarl, IDNA) spell them."""
+    hosts: set[str] = set()
+    for url in urls:
+        hosts.add(normalise_host(url.host))
+        with contextlib.suppress(ValueError, TypeError):
+            hosts.add(normalise_host(yarl.URL(str(url)).raw_host or ""))
+    hosts.discard("")
+    return frozenset(hosts)
 
 
 async def resolve_host(host: str, port: int, timeout: float | None = None) -> list[str]:

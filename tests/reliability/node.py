@@ -50,7 +50,6 @@ system: sink
 config:
   base_url: "{{ env('SINK_URL') }}"
   timeout: 2s
-  allow_private: true
 operations:
   deliver:
     method: POST

@@ -173,7 +173,7 @@ def make_connector(
     base_url: str,
     *,
     operations: dict[str, dict[str, Any]] | None = None,
-    allow_hosts: tuple[str, ...] | None = ("127.0.0.1",),
+    allow_hosts: tuple[str, ...] | None = None,
     clock: Callable[[], float] | None = None,
     redact: Callable[[str], str] = lambda text: text,
     **config: Any,

@@ -197,6 +197,17 @@ def test_oauth2_absolute_token_url_on_another_host(serve):
     assert result.output == {"token": "Bearer tok-1"}
 
 
+def test_oauth2_token_url_host_is_declared_too(serve):
+    """An identity provider on the private network, named in the config's token_url: the author's choice
+    (`localhost` is another host than base_url's `127.0.0.1`, so only the declaration lets it through)."""
+    oauth = OAuthServer()
+    idp = serve(oauth)
+    api = serve(lambda seen: json_reply({"token": seen.headers.get("authorization")}))
+    auth = oauth_config(token_url=f"http://localhost:{idp.port}/oauth/token")
+    result = run(call_once(make_connector(api.url, auth=auth)))
+    assert result.output == {"token": "Bearer tok-1"}
+
+
 def _hmac_server(secret: bytes, algorithm: str, timestamp_header: str | None):
     def app(seen: Seen) -> Reply:
         signed = seen.body

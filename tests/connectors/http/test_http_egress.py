@@ -133,46 +133,106 @@ def test_allow_list_patterns():
         policy.check_host("evil.net", 80)
 
 
-@pytest.mark.parametrize(
-    "host",
-    [
-        "127.1",
-        "0177.1",
-        "2130706433",
-        "0x7f000001",
-        "[::ffff:127.0.0.1]",
-        "[::ffff:7f00:1]",
-        "localhost",
-        "127.0.0.1",
-    ],
-)
-def test_ssrf_spellings_of_loopback_never_connect(serve, connects, host):
-    """The server listens on 127.0.0.1:port; each spelling reaches it unless the guard stops the call."""
-    server = serve()
+LOOPBACK_SPELLINGS = [
+    "127.1",
+    "0177.1",
+    "2130706433",
+    "0x7f000001",
+    "[::ffff:127.0.0.1]",
+    "[::ffff:7f00:1]",
+    "localhost",
+    "127.0.0.1",
+]
+
+
+@pytest.fixture
+def public(serve, resolver, connects):
+    """`public.example`, the declared host: a public address that the test's stand-in internet routes
+    to a local server. `public.app` decides what that server answers."""
+
+    class Public:
+        app = staticmethod(lambda seen: json_reply({"ok": True}))
+
+    server = serve(lambda seen: Public.app(seen))
+    resolver["public.example"] = [["93.184.216.34"]]
+    connects.routes[("93.184.216.34", 80)] = ("127.0.0.1", server.port)
+    return Public
+
+
+@pytest.mark.parametrize("host", LOOPBACK_SPELLINGS)
+def test_ssrf_spellings_of_loopback_never_connect(serve, connects, public, host):
+    """The declared host redirects to loopback, spelled every way; B listens on 127.0.0.1 and is never reached."""
+    b = serve()
+    public.app = lambda seen: Reply(302, headers={"Location": f"http://{host}:{b.port}/admin"})
     with pytest.raises(ConnectorError) as caught:
-        run(call_once(make_connector(f"http://{host}:{server.port}", allow_hosts=None)))
+        run(call_once(make_connector("http://public.example")))
     assert (caught.value.reason, caught.value.error_class) == ("egress", "fatal")
     assert "loopback" in str(caught.value)
-    assert connects == [] and server.connections == 0
+    assert connects == [("93.184.216.34", 80)] and b.connections == 0
 
 
 @pytest.mark.parametrize(
     "host", ["169.254.169.254", "0xA9FEA9FE", "2852039166", "[::ffff:169.254.169.254]", "10.0.0.1"]
 )
-def test_ssrf_to_metadata_and_private_addresses_never_connects(connects, host):
+def test_ssrf_to_metadata_and_private_addresses_never_connects(connects, public, host):
+    public.app = lambda seen: Reply(307, headers={"Location": f"http://{host}/latest/meta-data/"})
     with pytest.raises(ConnectorError) as caught:
-        run(call_once(make_connector(f"http://{host}/latest/meta-data/", allow_hosts=None)))
+        run(call_once(make_connector("http://public.example")))
     assert caught.value.reason == "egress"
-    assert connects == []
+    assert connects == [("93.184.216.34", 80)]
 
 
-def test_allow_private_lifts_the_address_rule(serve):
+@pytest.mark.parametrize("host", LOOPBACK_SPELLINGS)
+def test_a_declared_base_url_is_reached_whatever_it_resolves_to(serve, host):
+    """The author chose the host in `base_url` (a simulator on loopback): no switch is needed."""
     server = serve()
-    result = run(call_once(make_connector(f"http://127.1:{server.port}", allow_hosts=None, allow_private=True)))
+    result = run(call_once(make_connector(f"http://{host}:{server.port}")))
+    assert result.status == 200 and server.connections == 1
+
+
+def test_a_declared_private_host_by_name_is_reached(serve, resolver, connects):
+    """An on-premises ERP: a name on the private network, declared in base_url."""
+    server = serve()
+    resolver["erp.corp.internal"] = [["10.20.30.40"]]
+    connects.routes[("10.20.30.40", 80)] = ("127.0.0.1", server.port)
+    result = run(call_once(make_connector("http://erp.corp.internal/api")))
     assert result.status == 200
+    assert connects == [("10.20.30.40", 80)]
+    assert server.requests[0].headers["host"] == "erp.corp.internal"
+
+
+def test_a_declared_private_ip_literal_is_reached(serve, connects):
+    server = serve()
+    connects.routes[("10.20.30.41", 8080)] = ("127.0.0.1", server.port)
+    assert run(call_once(make_connector("http://10.20.30.41:8080"))).status == 200
+    assert connects == [("10.20.30.41", 8080)]
+
+
+def test_a_declared_host_is_trusted_on_every_port(serve, resolver, connects):
+    """The declaration names a host: a redirect to the same host on another port is followed."""
+    b = serve()
+    a = serve(lambda seen: Reply(302, headers={"Location": f"http://erp.test:{b.port}/moved"}))
+    resolver["erp.test"] = [["127.0.0.1"]]
+    result = run(call_once(make_connector(f"http://erp.test:{a.port}")))
+    assert result.status == 200 and [r.path for r in b.requests] == ["/moved"]
+
+
+def test_allow_private_lifts_the_address_rule_for_undeclared_hosts(serve, public):
+    b = serve()
+    public.app = lambda seen: Reply(302, headers={"Location": f"http://127.1:{b.port}/inside"})
+    result = run(call_once(make_connector("http://public.example", allow_private=True)))
+    assert result.status == 200 and [r.path for r in b.requests] == ["/inside"]
+
+
+def test_a_listed_host_lifts_the_address_rule_for_an_undeclared_host(serve, public):
+    b = serve()
+    public.app = lambda seen: Reply(302, headers={"Location": f"http://127.0.0.1:{b.port}/inside"})
+    connector = make_connector("http://public.example", allow_hosts=("public.example", "127.0.0.1"))
+    assert run(call_once(connector)).status == 200 and len(b.requests) == 1
 
 
 def test_host_outside_the_allow_list_is_not_even_resolved(resolver, connects):
+    """A Policy's allow-list binds declared hosts too: the governance rule is above the author's choice."""
     resolver["erp.example.com"] = [["93.184.216.34"]]
     with pytest.raises(ConnectorError) as caught:
         run(call_once(make_connector("https://erp.example.com", allow_hosts=("*.example-erp.com",))))
@@ -180,12 +240,47 @@ def test_host_outside_the_allow_list_is_not_even_resolved(resolver, connects):
     assert resolver.lookups == [] and connects == []
 
 
-def test_refused_when_any_resolved_address_is_internal(resolver, connects):
-    resolver["mixed.example.com"] = [["93.184.216.34", "127.0.0.1"]]
+def test_refused_when_any_resolved_address_is_internal(resolver, connects, public):
+    resolver["mixed.example.com"] = [["93.184.216.35", "127.0.0.1"]]
+    public.app = lambda seen: Reply(302, headers={"Location": "http://mixed.example.com/"})
     with pytest.raises(ConnectorError) as caught:
-        run(call_once(make_connector("http://mixed.example.com", allow_hosts=None)))
+        run(call_once(make_connector("http://public.example")))
     assert caught.value.reason == "egress" and "127.0.0.1" in str(caught.value)
-    assert connects == []
+    assert connects == [("93.184.216.34", 80)]
+
+
+def test_an_undeclared_host_is_pinned_to_its_checked_address(serve, resolver, connects, public):
+    """DNS rebinding: the redirect target first resolves to a public address, then to loopback. It is
+    resolved once, checked, and the connection goes to exactly that checked address."""
+    b = serve()
+    resolver["rebinding.example"] = [["93.184.216.35"], ["127.0.0.1"]]
+    connects.routes[("93.184.216.35", 80)] = ("127.0.0.1", b.port)
+    public.app = lambda seen: Reply(302, headers={"Location": "http://rebinding.example/next"})
+    assert run(call_once(make_connector("http://public.example"))).status == 200
+    assert resolver.lookups == ["public.example", "rebinding.example"]
+    assert connects == [("93.184.216.34", 80), ("93.184.216.35", 80)]
+    assert b.requests[0].headers["host"] == "rebinding.example"
+
+
+def test_a_pagination_link_to_an_undeclared_internal_host_is_refused(serve, public, connects):
+    b = serve(lambda seen: json_reply([{"secret": 1}]))
+    public.app = lambda seen: json_reply([{"id": 1}], headers={"Link": f'<http://127.0.0.1:{b.port}/p2>; rel="next"'})
+    ops = {"list": {"path": "/items", "pagination": {"type": "next_link"}}}
+    with pytest.raises(ConnectorError) as caught:
+        run(call_once(make_connector("http://public.example", operations=ops), "list"))
+    assert caught.value.reason == "egress" and "loopback" in str(caught.value)
+    assert b.connections == 0 and connects == [("93.184.216.34", 80)]
+
+
+def test_a_redirect_from_a_declared_loopback_host_to_another_loopback_host_is_refused(serve, connects):
+    """Declared `127.0.0.1` is trusted; `localhost` and `127.0.0.2` (also loopback) are other hosts."""
+    b = serve()
+    for target in (f"http://localhost:{b.port}/", f"http://127.0.0.2:{b.port}/"):
+        a = serve(lambda seen, target=target: Reply(302, headers={"Location": target}))
+        with pytest.raises(ConnectorError) as caught:
+            run(call_once(make_connector(a.url)))
+        assert caught.value.reason == "egress" and "loopback" in str(caught.value)
+    assert b.connections == 0
 
 
 def test_connection_is_pinned_to_the_checked_address(serve, resolver, connects):
@@ -213,13 +308,14 @@ def test_redirect_hop_outside_the_allow_list_is_refused(serve, connects):
     assert connects == [("127.0.0.1", a.port)]
 
 
+@pytest.mark.parametrize("listed", [True, False], ids=["allow-list", "no-policy"])
 @pytest.mark.parametrize(
     "location", ["http://169.254.169.254/latest/meta-data/", "http://0xA9FEA9FE/", "http://127.1:1/"]
 )
-def test_redirect_to_internal_addresses_is_refused(serve, connects, location):
+def test_redirect_to_internal_addresses_is_refused(serve, connects, location, listed):
     a = serve(lambda seen: Reply(307, headers={"Location": location}))
     with pytest.raises(ConnectorError) as caught:
-        run(call_once(make_connector(a.url, allow_hosts=(a.hostport,))))
+        run(call_once(make_connector(a.url, allow_hosts=(a.hostport,) if listed else None)))
     assert caught.value.reason == "egress"
     assert connects == [("127.0.0.1", a.port)]
 
