@@ -104,6 +104,12 @@ _CODES: list[Code] = [
     ),
     Code("SL034", "error", "mapping test failed", "Fix the mapping or the test's expected output."),
     Code("SL035", "error", "templated SQL text", "SQL text is fixed; pass values as bound parameters."),
+    Code(
+        "SL036",
+        "error",
+        "a FlowTest's input file is missing, outside the project, or not JSON/YAML",
+        "Fix the path (a suggestion is shown) or create the file; it is relative to the project folder.",
+    ),
     # --- triggers (SL04x) ---
     Code("SL040", "error", "two webhook triggers share a method and path", "Give each webhook its own path."),
     Code("SL041", "error", "invalid cron expression", "Use five fields: minute hour day month weekday."),

@@ -74,7 +74,7 @@ def mapping_test_failures(result: CheckResult) -> tuple[list[Diagnostic], int]:
             except ExpressionError as exc:
                 failures.append(doc.diag("SL034", f"mapping {doc.name!r} {label}: {exc}", loc))
                 continue
-            diffs = differences(test.output, actual)
+            diffs = differences(test.output, actual, exact=test.exact)
             if diffs:
                 failures.append(doc.diag("SL034", f"mapping {doc.name!r} {label} failed: " + "; ".join(diffs), loc))
     return failures, count

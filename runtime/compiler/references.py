@@ -25,6 +25,7 @@ from runtime.spec.flow import (
     ValidateStep,
     WebhookTrigger,
 )
+from runtime.spec.flowtest import InputFile
 from runtime.spec.yamlload import Loc
 
 TEMPLATE_SUFFIX = ".j2"
@@ -86,12 +87,48 @@ def check_connection_ref(ctx: CheckContext, doc: ParsedDocument, name: str, loc:
         ctx.report(doc, "SL021", f"unknown connection {name!r}", loc, hint=did_you_mean(name, connections))
 
 
+SKIPPED_FOLDERS = frozenset({".git", ".venv", "venv", "node_modules", "__pycache__"})
+MAX_FILES_SCANNED = 5000
+
+
+def project_file_names(root: Path, suffix: str) -> list[str]:
+    """Relative paths of the project's files ending in `suffix` (hidden and tool folders skipped)."""
+    found: list[str] = []
+    for path in root.rglob("*" + suffix):
+        relative = path.relative_to(root)
+        if any(part in SKIPPED_FOLDERS or part.startswith(".") for part in relative.parts[:-1]):
+            continue
+        if path.is_file():
+            found.append(relative.as_posix())
+        if len(found) >= MAX_FILES_SCANNED:
+            break
+    return found
+
+
+def file_did_you_mean(ctx: CheckContext, relative: str) -> str | None:
+    """A hint naming the project file `relative` probably meant: a close path, or the same file name
+    in another folder."""
+    options = project_file_names(ctx.root, Path(relative).suffix)
+    close = did_you_mean(relative, options)
+    if close is not None:
+        return close
+    same_name = sorted(o for o in options if Path(o).name == Path(relative).name)
+    if same_name:
+        return f"did you mean {same_name[0]!r}?"
+    by_name = difflib.get_close_matches(Path(relative).name, sorted({Path(o).name for o in options}), n=1)
+    if by_name:
+        return f"did you mean {sorted(o for o in options if Path(o).name == by_name[0])[0]!r}?"
+    return None
+
+
 def check_schema_ref(ctx: CheckContext, doc: ParsedDocument, relative: str, loc: Loc) -> None:
     entry = ctx.load_schema(relative)
     if entry.problem is None:
         return
-    code = "SL023" if not entry.path.is_file() else "SL024"
-    ctx.report(doc, code, entry.problem, loc)
+    if not entry.path.is_file():
+        ctx.report(doc, "SL023", entry.problem, loc, hint=file_did_you_mean(ctx, relative))
+    else:
+        ctx.report(doc, "SL024", entry.problem, loc)
 
 
 def resolve_mapping(ctx: CheckContext, reference: str) -> ParsedDocument | Path | None:
@@ -237,12 +274,25 @@ def check_flowtest_references(ctx: CheckContext, doc: ParsedDocument) -> None:
             ("flow",),
             hint=did_you_mean(doc.model.flow, flows),
         )
+    if isinstance(doc.model.input, InputFile):
+        check_input_file(ctx, doc, doc.model.input.file)
     for operation in doc.model.mocks:
         check_call(ctx, doc, operation, ("mocks", operation))
     for index, call in enumerate(doc.model.expect.calls):
         check_call(ctx, doc, call.operation, ("expect", "calls", index, "operation"))
     for index, operation in enumerate(doc.model.expect.not_called):
         check_call(ctx, doc, operation, ("expect", "not_called", index))
+
+
+def check_input_file(ctx: CheckContext, doc: ParsedDocument, relative: str) -> None:
+    """A FlowTest's `input: {file: ...}` must be a readable JSON or YAML file inside the project (SL036)."""
+    from runtime.spec.inputs import InputFileError, read_input_file
+
+    try:
+        read_input_file(ctx.root, relative)
+    except InputFileError as exc:
+        hint = file_did_you_mean(ctx, relative) if exc.missing else None
+        ctx.report(doc, "SL036", str(exc), ("input", "file"), hint=hint)
 
 
 def check_connections(ctx: CheckContext) -> None:

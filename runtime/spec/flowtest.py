@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from runtime.spec.common import AnyValue, Document, Duration, Int, Model
+from runtime.spec.common import AnyValue, Bool, Document, Duration, Int, Model
 
 
 class InputFile(Model):
@@ -62,6 +62,11 @@ class Expect(Model):
     exception: dict[str, Any] | None = Field(None, description="Expected business exception, e.g. code.")
     emitted: list[dict[str, Any]] = Field(default_factory=list, description="Events that must be emitted.")
     response: dict[str, Any] | None = Field(None, description="Expected sync response (status, body).")
+    exact: Bool = Field(
+        False,
+        description="Numbers in these expectations must also have the same scale as the values the run "
+        "produced or sent (19.00 then differs from 19 and from 19.0); by default they compare by value.",
+    )
 
 
 class FlowTest(Document):

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from runtime.spec.common import AnyValue, Document, Model
+from runtime.spec.common import AnyValue, Bool, Document, Model
 
 
 class MappingTest(Model):
@@ -15,7 +15,12 @@ class MappingTest(Model):
     name: str | None = Field(None, description="Test name.")
     input: AnyValue = Field(description="Input value.")
     vars: dict[str, Any] = Field(default_factory=dict, description="Variables available as `vars`.")
-    output: AnyValue = Field(description="Exact expected output.")
+    output: AnyValue = Field(
+        description="Expected output: the whole value (no extra keys). Numbers compare by value (19.00 equals 19)."
+    )
+    exact: Bool = Field(
+        False, description="Numbers must also have the same scale: 19.00 then differs from 19 and from 19.0."
+    )
 
 
 class Mapping(Document):

@@ -5,6 +5,7 @@ is described as a readable difference."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,15 +13,16 @@ from typing import Any
 from runtime.clock import FakeClock
 from runtime.compare import differences
 from runtime.engine.connectors import ConnectorPool, MockedOperations
+from runtime.engine.context import CallLog
 from runtime.engine.executor import Executor, RunResult
 from runtime.engine.plan import Plan
 from runtime.errors import Diagnostic, ExpressionError, SynclineError
-from runtime.expr import dumps, loads
+from runtime.expr import dumps
 from runtime.secrets import SecretStore
 from runtime.spec.documents import ParsedDocument
 from runtime.spec.flow import WebhookTrigger
-from runtime.spec.flowtest import Expect, FlowTest, InputFile, WebhookInput
-from runtime.spec.yamlload import load_file
+from runtime.spec.flowtest import Expect, ExpectedCall, FlowTest, InputFile, WebhookInput
+from runtime.spec.inputs import read_input_file
 from runtime.store.memory import MemoryStore
 from runtime.triggers.webhook_auth import sign, verify
 
@@ -42,12 +44,7 @@ class FlowTestOutcome:
 
 def _load_input(plan: Plan, spec: Any) -> Any:
     if isinstance(spec, InputFile):
-        path = (plan.root / spec.file).resolve()
-        if not path.is_relative_to(plan.root.resolve()):
-            raise SynclineError(f"input file {spec.file!r} is outside the project")
-        if path.suffix in (".yaml", ".yml"):
-            return load_file(path)[0].data
-        return loads(path.read_bytes())
+        return read_input_file(plan.root, spec.file)
     return spec
 
 
@@ -97,6 +94,9 @@ async def run_flowtest(plan: Plan, doc: ParsedDocument) -> FlowTestOutcome:
         outcome.failures.extend(check_expectations(test.expect, result))
     except (SynclineError, ExpressionError) as exc:
         outcome.failures.append(f"the test could not run: {secrets.redact(str(exc))}")
+    except Exception as exc:  # a defect, reported as the test's failure: `syncline test` shows no traceback
+        detail = secrets.redact(f"{type(exc).__name__}: {exc}")
+        outcome.failures.append(f"the test could not run (internal error, please report it): {detail}")
     finally:
         await executor.aclose()
         await store.close()
@@ -135,33 +135,24 @@ def _check_rejected(expect: Expect, reason: str) -> list[str]:
 
 def check_expectations(expect: Expect, result: RunResult) -> list[str]:
     failures: list[str] = []
+
+    def diff(wanted: Any, actual: Any) -> list[str]:
+        return differences(wanted, actual, subset=True, exact=expect.exact)
+
     if expect.status is not None and result.status != expect.status:
         detail = f" ({json.dumps(result.error, default=str)})" if result.error else ""
         failures.append(f"status: expected {expect.status}, got {result.status}{detail}")
     if expect.output is not None:
-        failures.extend(f"output {d}" for d in differences(expect.output, result.output, subset=True))
+        failures.extend(f"output {d}" for d in diff(expect.output, result.output))
     outputs = {record.step_key: record.output for record in result.journal}
     for step, wanted in expect.steps.items():
         if step not in outputs:
             failures.append(f"step {step!r} did not run")
         else:
-            failures.extend(f"step {step}: {d}" for d in differences(wanted, outputs[step], subset=True))
+            failures.extend(f"step {step}: {d}" for d in diff(wanted, outputs[step]))
     made = [c for c in result.calls if c.status in ("ok", "error", "planned")]
     for wanted_call in expect.calls:
-        same_op = [c for c in made if c.operation == wanted_call.operation]
-        matching = [
-            c
-            for c in same_op
-            if wanted_call.params is None or not differences(wanted_call.params, c.params, subset=True)
-        ]
-        if wanted_call.times is not None and len(matching) != wanted_call.times:
-            failures.append(f"call {wanted_call.operation}: expected {wanted_call.times} calls, got {len(matching)}")
-        elif not matching:
-            if same_op and wanted_call.params is not None:
-                diffs = differences(wanted_call.params, same_op[0].params, subset=True)
-                failures.append(f"call {wanted_call.operation} params: " + "; ".join(diffs))
-            else:
-                failures.append(f"call {wanted_call.operation}: not called")
+        failures.extend(_call_failures(wanted_call, made, diff))
     for operation in expect.not_called:
         count = sum(1 for c in made if c.operation == operation)
         if count:
@@ -170,22 +161,54 @@ def check_expectations(expect: Expect, result: RunResult) -> list[str]:
         if result.status != "dead_lettered":
             failures.append(f"dead letter: the run is {result.status}, not dead_lettered")
         else:
-            diffs = differences(expect.dead_letter, result.error or {}, subset=True)
-            failures.extend(f"dead letter {d}" for d in diffs)
+            failures.extend(f"dead letter {d}" for d in diff(expect.dead_letter, result.error or {}))
     if expect.exception is not None:
-        failures.extend(f"exception {d}" for d in differences(expect.exception, result.error or {}, subset=True))
+        failures.extend(f"exception {d}" for d in diff(expect.exception, result.error or {}))
     for wanted_event in expect.emitted:
         found = [e for e in result.emitted if e.name == wanted_event.get("event")]
         if not found:
             failures.append(f"event {wanted_event.get('event')!r} was not emitted")
-        elif "data" in wanted_event and all(differences(wanted_event["data"], e.data, subset=True) for e in found):
+        elif "data" in wanted_event and all(diff(wanted_event["data"], e.data) for e in found):
             failures.append(
-                f"event {wanted_event.get('event')!r} data: "
-                + "; ".join(differences(wanted_event["data"], found[0].data, subset=True))
+                f"event {wanted_event.get('event')!r} data: " + "; ".join(diff(wanted_event["data"], found[0].data))
             )
     if expect.response is not None:
-        failures.extend(f"response {d}" for d in differences(expect.response, result.response or {}, subset=True))
+        failures.extend(f"response {d}" for d in diff(expect.response, result.response or {}))
     return failures
+
+
+def _call_failures(wanted: ExpectedCall, made: list[CallLog], diff: Callable[[Any, Any], list[str]]) -> list[str]:
+    """What is wrong with the calls made against one expected call; when none has the expected
+    parameters, the closest call of that operation with a field-by-field difference."""
+    same_op = [c for c in made if c.operation == wanted.operation]
+    matching = [c for c in same_op if wanted.params is None or not diff(wanted.params, c.params)]
+    times = wanted.times
+    if (times is None and matching) or len(matching) == times:
+        return []
+    if not same_op:
+        others = sorted({c.operation for c in made})
+        made_text = f" (calls made: {', '.join(others)})" if others else " (no calls were made)"
+        expected = "" if times is None else f" expected {times} call{'s' if times != 1 else ''}, got 0;"
+        return [f"call {wanted.operation}:{expected} not called{made_text}"]
+    if times is not None:
+        head = f"call {wanted.operation}: expected {times} call{'s' if times != 1 else ''}"
+        head += " with these params" if wanted.params is not None else ""
+        head += f", got {len(matching)}"
+    else:
+        head = f"call {wanted.operation}: no call with these params"
+    if wanted.params is None or len(matching) > (times or 0):
+        return [head]
+    unmatched = [c for c in same_op if c not in matching]
+    if not unmatched:
+        return [head]
+    closest = min(unmatched, key=lambda c: len(diff(wanted.params, c.params)))
+    index = same_op.index(closest) + 1
+    count = f"{len(same_op)} calls" if len(same_op) != 1 else "1 call"
+    return [
+        f"{head} ({count} to {wanted.operation}; the closest, #{index} from step {closest.step!r}, differs: "
+        + "; ".join(diff(wanted.params, closest.params))
+        + ")"
+    ]
 
 
 def project_path(plan: Plan, relative: str) -> Path:
