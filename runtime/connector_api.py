@@ -11,6 +11,8 @@ The engine renders every templated field of an operation (``{{ params.x }}``) be
 connector receives plain values in `CallRequest.spec` and never evaluates expressions itself.
 Errors leave a connector only as `ConnectorError`, classified so the retry policy can key off it.
 Secret values are redacted by `ConnectorContext.redact` before any text leaves a connector.
+A connector that parses JSON itself passes the result through `check_json_text(text, value)`: JSON
+values in Syncline are Unicode text, and a lone surrogate escape is refused (`LoneSurrogateError`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from runtime.errors import SynclineError
+from runtime.expr.jsonvalues import LoneSurrogateError as LoneSurrogateError
+from runtime.expr.jsonvalues import check_text
 
 
 class Effect(str, enum.Enum):
@@ -137,3 +141,9 @@ class ConnectorType:
     config_model: type[BaseModel]
     operation_model: type[OperationSpec]
     create: Callable[[BaseModel, Mapping[str, OperationSpec], ConnectorContext], Connector]
+
+
+def check_json_text(text: str | bytes, value: Any) -> Any:
+    """`value`, parsed by a connector from the JSON `text`; raises `LoneSurrogateError` (a
+    `ValueError` naming the JSON pointer) when the text's escapes left a lone surrogate in it."""
+    return check_text(text, value)

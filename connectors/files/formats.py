@@ -22,7 +22,7 @@ from typing import Any, TextIO
 import simplejson
 
 from connectors.files.models import CsvOptions, FileFormat
-from runtime.expr.jsonvalues import LoneSurrogateError, check_text
+from runtime.connector_api import LoneSurrogateError, check_json_text
 
 
 class FormatError(ValueError):
@@ -50,7 +50,7 @@ def _json_value(text: str) -> Any:
         value = simplejson.loads(
             text, use_decimal=True, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants
         )
-        return check_text(text, value)
+        return check_json_text(text, value)
     except LoneSurrogateError as exc:
         raise FormatError(str(exc)) from None
     except simplejson.JSONDecodeError as exc:
@@ -167,6 +167,7 @@ class _CsvWriter:
         self._delimiter = options.delimiter
         self._needs_quotes = re.compile("[" + re.escape(options.delimiter + options.quotechar) + "\r\n]").search
         self._escape = escape_formulas
+        self._columns: dict[str, str] = {}
 
     def text(self, value: Any) -> str:
         """A cell's text; data strings are neutralised when formulas are escaped (numbers never are)."""
@@ -175,9 +176,13 @@ class _CsvWriter:
 
     def column(self, key: str, known: set[str]) -> str:
         """The column a row's key writes to: its escaped name, or the name as it is when a file
-        written without escaping has that column."""
-        name = self.text(key)
-        return key if name not in known and key in known else name
+        written without escaping has that column (`known` does not change during one write)."""
+        name = self._columns.get(key)
+        if name is None:
+            name = self.text(key)
+            name = key if name not in known and key in known else name
+            self._columns[key] = name
+        return name
 
     def _field(self, text: str) -> str:
         if self._needs_quotes(text):

@@ -20,8 +20,7 @@ import httpx
 
 from connectors.http.redact import Redactor
 from connectors.http.retry_after import parse_retry_after
-from runtime.connector_api import ConnectorError, ErrorClass
-from runtime.expr.jsonvalues import check_text
+from runtime.connector_api import ConnectorError, ErrorClass, check_json_text
 
 ERROR_BODY_BYTES = 64 * 1024
 ERROR_TEXT_CHARS = 4096
@@ -61,7 +60,7 @@ def _reject_constant(name: str) -> Any:
 
 def parse_json(content: bytes) -> Any:
     try:
-        return check_text(content, json.loads(content, parse_float=Decimal, parse_constant=_reject_constant))
+        return check_json_text(content, json.loads(content, parse_float=Decimal, parse_constant=_reject_constant))
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
 

@@ -32,8 +32,14 @@ from sqlalchemy.sql.elements import TextClause
 
 from connectors.sql.errors import Redactor, translate
 from connectors.sql.models import SqlConfig, SqlMode, SqlOperation, contains_template, normalise_url
-from runtime.connector_api import CallRequest, CallResult, ConnectorContext, ConnectorError, OperationSpec
-from runtime.expr.jsonvalues import check_text
+from runtime.connector_api import (
+    CallRequest,
+    CallResult,
+    ConnectorContext,
+    ConnectorError,
+    OperationSpec,
+    check_json_text,
+)
 
 T = TypeVar("T")
 RowDict = dict[str, Any]
@@ -50,7 +56,7 @@ def _row_dicts(keys: Sequence[str], rows: Sequence[Row[Any]]) -> list[RowDict]:
 
 
 def _json_loads(data: str | bytes) -> Any:
-    return check_text(data, simplejson.loads(data, use_decimal=True))
+    return check_json_text(data, simplejson.loads(data, use_decimal=True))
 
 
 @dataclass
