@@ -63,7 +63,7 @@ def _table(title: str, specs: Mapping[str, Spec], prefix: str) -> list[str]:
     for name in sorted(specs):
         spec = specs[name]
         params = [p for p in spec.call_signature().parameters.values()]
-        if prefix == "|" and params:
+        if prefix in ("|", "is") and params:  # the filtered or tested value is `x`, not an argument
             params = params[1:]
         args = (
             ", ".join(
@@ -75,6 +75,8 @@ def _table(title: str, specs: Mapping[str, Spec], prefix: str) -> list[str]:
         )
         if prefix == "|":
             call = f"`x \\| {name}" + (f"({args})`" if args else "`")
+        elif prefix == "is" and not name.isidentifier():  # `==`, `!=`, `<`: for select/reject only
+            call = f"`select('{name}'" + (f", {args})`" if args else ")`")
         elif prefix == "is":
             call = f"`x is {name}" + (f"({args})`" if args else "`")
         else:

@@ -17,12 +17,12 @@ from runtime.expr.registry import Spec
 
 
 def defined(value: Any) -> bool:
-    """True unless the value is missing (null)."""
+    """`input.x is defined`: true when the key exists, even when it holds null (on other expressions: not null)."""
     return value is not None
 
 
 def undefined(value: Any) -> bool:
-    """True when the value is missing (null)."""
+    """`input.x is undefined`: true when the key is missing; a key holding null is defined."""
     return value is None
 
 

@@ -51,7 +51,7 @@ def render(registry: ConnectorRegistry) -> str:
                 "One external system: `type` picks the connector, whose `config` and operation fields "
                 "are listed under [Connectors](#connectors).\n"
             )
-            out.append(_fields_table(_connection_base()))
+            out.append(_connection_table(registry))
         else:
             model: type[BaseModel] = STATIC_KINDS[kind]
             out.append(_doc(model) + "\n")
@@ -105,6 +105,18 @@ def _connection_base() -> type[BaseModel]:
     return ConnectionBase
 
 
+def _connection_table(registry: ConnectorRegistry) -> str:
+    """The Connection's own fields and the three its connector type shapes: `type`, `config`, `operations`."""
+    types_ = " \\| ".join(f"`{c.name}`" for c in registry)
+    links = ", ".join(f"[{c.name}](#connector-{c.name})" for c in registry)
+    rows = [
+        f"| `type` | {types_} | required | Connector type: which connector talks to the system. |",
+        f"| `config` | the connector's config | required | Settings of the connector ({links}). |",
+        f"| `operations` | map of the connector's operations | empty | Operations by name ({links}). |",
+    ]
+    return _fields_table(_connection_base()) + "\n".join(rows) + "\n"
+
+
 def _doc(model: Any) -> str:
     text = (getattr(model, "__doc__", None) or "").strip()
     return text.split("\n\n")[0].replace("\n", " ")
@@ -118,13 +130,26 @@ def _fields_table(model: type[BaseModel], fields: dict[str, FieldInfo] | None = 
     rows = ["| field | type | default | description |", "|---|---|---|---|"]
     for name, info in (fields or model.model_fields).items():
         shown = info.alias or name
-        default = "required" if info.is_required() else _default(info)
+        type_name = "duration" if _is_duration(info.metadata) else _type_name(info.annotation)
+        default = "required" if info.is_required() else _default(info, duration=type_name == "duration")
         desc = (info.description or "").replace("|", "\\|").replace("\n", " ")
-        rows.append(f"| `{shown}` | {_type_name(info.annotation)} | {default} | {desc} |")
+        rows.append(f"| `{shown}` | {type_name} | {default} | {desc} |")
     return "\n".join(rows) + "\n"
 
 
-def _default(info: FieldInfo) -> str:
+def _is_duration(metadata: Any) -> bool:
+    """Whether annotation metadata marks a duration (`30s`, `500ms`; its JSON Schema says so)."""
+    for item in metadata:
+        schema = getattr(item, "json_schema", None)
+        if not isinstance(schema, dict):
+            continue
+        patterns = [str(m.get("pattern", "")) for m in schema.get("anyOf", []) if isinstance(m, dict)]
+        if str(schema.get("description", "")).startswith("A duration") or any("ms|s|m|h|d" in p for p in patterns):
+            return True
+    return False
+
+
+def _default(info: FieldInfo, *, duration: bool = False) -> str:
     if info.default_factory is not None:
         try:
             value = info.default_factory()  # type: ignore[call-arg]
@@ -135,12 +160,16 @@ def _default(info: FieldInfo) -> str:
         return "—"
     if isinstance(info.default, enum.Enum):
         return f"`{info.default.value}`"
+    if duration and isinstance(info.default, int | float):
+        return f"`{info.default:g}s`"
     return f"`{info.default}`"
 
 
 def _type_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
+        if _is_duration(annotation.__metadata__):
+            return "duration"
         return _type_name(typing.get_args(annotation)[0])
     if origin in (Union, types.UnionType):
         parts = [_type_name(a) for a in typing.get_args(annotation) if a is not type(None)]

@@ -57,3 +57,30 @@ def test_every_part_has_a_section() -> None:
         assert f"### trigger: {key}" in PAGE
     for connector in default_registry():
         assert f"### connector: {connector.name}" in PAGE
+
+
+def _rows(text: str) -> dict[str, list[str]]:
+    """Field name → its table cells (type, default, description)."""
+    found = re.findall(r"^\| `([^`]+)` \| (.*?) \| (.*?) \| (.*) \|$", text, flags=re.M)
+    rows: dict[str, list[str]] = {}
+    for name, kind, default, desc in found:  # the section's own table first, then nested ones
+        rows.setdefault(name, [kind, default, desc])
+    return rows
+
+
+def test_the_connection_table_lists_type_config_and_operations() -> None:
+    rows = _rows(section("## kind: Connection"))
+    assert {"name", "system", "type", "config", "operations"} <= set(rows), sorted(rows)
+    for connector in default_registry():
+        assert f"`{connector.name}`" in rows["type"][0]
+    assert rows["type"][1] == "required" and rows["config"][1] == "required"
+
+
+def test_durations_are_typed_and_shown_as_written() -> None:
+    """A duration field is written `10s`: the table says "duration" and shows its default that way."""
+    http = _rows(section("#### `config` of `type: http`"))
+    assert http["timeout"][:2] == ["duration", "`30s`"], http["timeout"]
+    defaults = _rows(section("#### Defaults"))
+    assert defaults["timeout"][0] == "duration", defaults["timeout"]
+    sql = _rows(section("#### `config` of `type: sql`"))
+    assert sql["timeout"][:2] == ["duration", "`30s`"], sql["timeout"]
