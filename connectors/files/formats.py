@@ -165,35 +165,40 @@ class _CsvWriter:
         self._out = out
         self._quote = options.quotechar
         self._delimiter = options.delimiter
-        self._needs_quotes = re.compile("[" + re.escape(options.delimiter + options.quotechar) + "\r\n]").search
+        self._special = re.compile("[" + re.escape(options.quotechar) + "\r\n]").search
         self._escape = escape_formulas
-        self._columns: dict[str, str] = {}
+        self._columns: dict[Any, str] = {}
 
     def text(self, value: Any) -> str:
         """A cell's text; data strings are neutralised when formulas are escaped (numbers never are)."""
+        if type(value) is str:
+            return neutralise_formula(value) if self._escape else value
         text = _cell(value)
         return neutralise_formula(text) if self._escape and isinstance(value, str) else text
 
-    def column(self, key: str, known: set[str]) -> str:
+    def column(self, key: Any, known: set[str]) -> str:
         """The column a row's key writes to: its escaped name, or the name as it is when a file
         written without escaping has that column (`known` does not change during one write)."""
         name = self._columns.get(key)
         if name is None:
-            name = self.text(key)
-            name = key if name not in known and key in known else name
+            raw = str(key)
+            name = self.text(raw)
+            name = raw if name not in known and raw in known else name
             self._columns[key] = name
         return name
 
     def _field(self, text: str) -> str:
-        if self._needs_quotes(text):
+        if self._delimiter in text or self._special(text):
             return self._quote + text.replace(self._quote, self._quote * 2) + self._quote
         return text
 
     def writerow(self, texts: Sequence[str]) -> None:
-        if len(texts) == 1 and texts[0] == "":
+        line = self._delimiter.join(texts)
+        # fast path: no quote, CR or LF anywhere and no delimiter inside a field
+        if self._special(line) or line.count(self._delimiter) != len(texts) - 1:
+            line = self._delimiter.join([self._field(text) for text in texts])
+        elif len(texts) == 1 and not line:
             line = self._quote * 2  # a row of one empty field, not a blank line a reader skips
-        else:
-            line = self._delimiter.join(self._field(text) for text in texts)
         self._out.write(line + "\n")
 
 
@@ -228,11 +233,12 @@ def write_csv(
         writer.writerow(names)
     for number, row in enumerate(rows, start=1):
         if isinstance(row, Mapping):
-            pairs = [(str(key), writer.column(str(key), known), value) for key, value in row.items()]
-            unknown = [key for key, name, _ in pairs if name not in known]
-            if unknown:
+            cells = {writer.column(key, known): value for key, value in row.items()}
+            if not known.issuperset(cells):
+                unknown = [str(key) for key in row if writer.column(key, known) not in known]
                 raise FormatError(f"row {number} has columns the file has not: {unknown}")
-            cells = {name: value for _, name, value in pairs}
+            if len(cells) != len(row):
+                raise FormatError(f"row {number} names a column twice: {[str(key) for key in row]}")
             values = [cells.get(name) for name in names]
         elif isinstance(row, list | tuple):
             values = list(row)
