@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -12,6 +13,14 @@ from connectors.http.ratelimit import TokenBucket
 from connectors.http.retry_after import parse_retry_after
 from runtime.connector_api import CallRequest, ConnectorError
 from tests.connectors.http.http_target import FakeClock, Reply, json_reply, make_connector, run
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Yield to the loop until `condition()` holds (a generous bound only against hangs)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met"
+        await asyncio.sleep(0.005)
 
 
 def test_breaker_closed_open_half_open_closed(serve):
@@ -57,7 +66,7 @@ def test_breaker_closed_open_half_open_closed(serve):
 
 
 def test_breaker_lets_one_probe_through_at_a_time(serve):
-    server = serve(lambda seen: Reply(503) if seen.path == "/fail" else Reply(200, "ok", delay=0.3))
+    server = serve(lambda seen: Reply(503) if seen.path == "/fail" else Reply(200, "ok", delay=1.0))
     clock = FakeClock()
     ops = {"fail": {"path": "/fail"}, "slow": {"path": "/slow"}}
     connector = make_connector(
@@ -69,7 +78,7 @@ def test_breaker_lets_one_probe_through_at_a_time(serve):
             await connector.call(CallRequest("fail", {}))
         clock.advance(5)
         probe = asyncio.create_task(connector.call(CallRequest("slow", {})))
-        await asyncio.sleep(0.1)
+        await until(lambda: any(seen.path == "/slow" for seen in server.requests))  # the probe is in flight
         with pytest.raises(ConnectorError) as caught:
             await connector.call(CallRequest("slow", {}))
         assert caught.value.reason == "circuit_open" and caught.value.retry_after is None
@@ -142,14 +151,14 @@ def test_rate_limit_allows_the_burst_then_one_per_interval(serve):
 
     async def scenario() -> None:
         tasks = [asyncio.create_task(connector.call(CallRequest("get", {}))) for _ in range(6)]
-        await asyncio.sleep(0.3)
+        # the clock stands still, so no token can come: once the burst is done, exactly it has been sent
+        await until(lambda: sum(t.done() for t in tasks) == 3)
         assert len(server.requests) == 3  # the burst, then everyone waits for the clock
-        assert sum(t.done() for t in tasks) == 3
         clock.advance(1 / 16)  # one token
-        await asyncio.sleep(0.3)
+        await until(lambda: sum(t.done() for t in tasks) == 4)
         assert len(server.requests) == 4
         clock.advance(2 / 16)  # two tokens
-        await asyncio.sleep(0.3)
+        await until(lambda: all(t.done() for t in tasks))
         assert len(server.requests) == 6
         await asyncio.gather(*tasks)
         await connector.aclose()
