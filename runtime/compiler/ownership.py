@@ -4,7 +4,11 @@ For every write (`CallSite` with a write effect) the flow's `source.system` is t
 connection's system the target. Per field (or for the whole entity when the fields are unknown) the
 owner is the field-level owner, else the entity owner:
 
-- target is the owner: allowed when the writer is the owner itself or a declared requester;
+- the writer is the owner: allowed (the owner's own data, into the owner or propagated elsewhere);
+- target is the owner: allowed for a declared requester, but only for fields no declaration assigns
+  (`fields:`): a field declared as the owner's own (`credit_status: erp`) is written only from the
+  owner's data. Unknown fields count as the whole entity, so a requester's write of unknown fields
+  is refused when the entity declares fields the requester does not own;
 - target is another system: propagation, allowed only with the owner's data (writer == owner).
 
 Anything else is SL100, one diagnostic per step listing the fields. Per entity, the writes form a
@@ -44,6 +48,7 @@ class Decision:
     owner: str
     allowed: bool
     reason: str
+    declared: bool = False  # the fields are declared as the owner's own (`fields:`), not by default
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -78,25 +83,36 @@ def ownership_index(ctx: CheckContext, *, report: bool = False) -> dict[str, Own
 
 def decide(owned: OwnedEntity, target: str, writer: str, fields: frozenset[str] | None) -> list[Decision]:
     """Why each field of a write to `target` with `writer`'s data is allowed or not."""
-    groups: dict[str, list[str]] = defaultdict(list)
     if fields is None:
-        groups[owned.spec.owner] = []
-    else:
-        for name in sorted(fields):
-            groups[owned.owner_of(name)].append(name)
+        allowed, reason = _verdict(owned, owned.spec.owner, target, writer, declared=False)
+        others = sorted(name for name, owner in owned.spec.fields.items() if owner != writer)
+        if allowed and writer != owned.spec.owner and others:
+            reason = (
+                f"the fields are unknown, so the write counts for the whole entity, which would overwrite "
+                f"{', '.join(others)}, declared as owned by {', '.join(sorted({owned.owner_of(n) for n in others}))}"
+            )
+            return [Decision(None, owned.spec.owner, False, reason, declared=True)]
+        return [Decision(None, owned.spec.owner, allowed, reason)]
+    groups: dict[tuple[str, bool], list[str]] = defaultdict(list)
+    for name in sorted(fields):
+        groups[(owned.owner_of(name), name in owned.spec.fields)].append(name)
     decisions: list[Decision] = []
-    for owner, names in groups.items():
-        shown = tuple(names) if fields is not None else None
-        allowed, reason = _verdict(owned, owner, target, writer)
-        decisions.append(Decision(shown, owner, allowed, reason))
+    for (owner, declared), names in groups.items():
+        allowed, reason = _verdict(owned, owner, target, writer, declared=declared)
+        decisions.append(Decision(tuple(names), owner, allowed, reason, declared=declared))
     return decisions
 
 
-def _verdict(owned: OwnedEntity, owner: str, target: str, writer: str) -> tuple[bool, str]:
+def _verdict(owned: OwnedEntity, owner: str, target: str, writer: str, *, declared: bool) -> tuple[bool, str]:
     if target == owner:
         if writer == owner:
             return True, f"{owner} is the owner and the data is its own"
         if writer in owned.spec.requesters:
+            if declared:
+                return False, (
+                    f"{writer} is a requester of {owned.name}, but these fields are declared as the owner "
+                    f"{owner}'s own: a requester writes the fields it owns and undeclared ones, never the owner's"
+                )
             return True, f"{writer} is a declared requester of {owned.name} and writes into the owner {owner}"
         return False, f"writing into the owner {owner} needs {writer} among {owned.name}'s requesters"
     if writer == owner:
@@ -153,6 +169,11 @@ def _describe(entity: str, decision: Decision) -> str:
 
 
 def _hint(owned: OwnedEntity, denied: list[Decision], writer: str, target: str) -> str:
+    if writer in owned.spec.requesters and any(d.declared and d.owner == target for d in denied):
+        if any(d.fields is None for d in denied):
+            return f"write only the fields {writer} owns or no declaration assigns, and name them in the body"
+        owners_fields = ", ".join(name for d in denied if d.declared and d.fields for name in d.fields)
+        return f"leave {owners_fields} out of this write: only {target}'s own data may change them"
     if any(d.owner == target for d in denied):
         return f"add {writer} to requesters of {owned.name}, or leave the owner's fields out of this write"
     return "write only fields the source system owns, or change the field owners in the Ownership"

@@ -221,3 +221,43 @@ def test_flow_without_source_entity_twice_and_mistyped_system(project: Project) 
 def test_without_ownership_nothing_is_checked(tmp_path: Path, project: Project) -> None:
     path = project({"systems/erp.yaml": ERP, "flows/f.yaml": flow("f", None, "- call: erp.upsert_customer")})
     assert codes(path, *GOVERNANCE) == []
+
+
+def test_a_requester_may_not_overwrite_the_owners_declared_fields() -> None:
+    """Being a requester lets crm ask the erp to change the customer with the fields crm owns and the
+    fields no declaration assigns; `credit_status: erp` is the erp's own (issue 8, item 7)."""
+    spec = EntityOwnership(
+        owner="erp", fields={"name": "crm", "credit_status": "erp", "phone": "billing"}, requesters=["crm"]
+    )
+    owned = OwnedEntity("customer", spec, None)  # type: ignore[arg-type]
+    decisions = decide(owned, "erp", "crm", frozenset({"name", "customer_no", "credit_status", "phone"}))
+    verdicts = {d.fields: d.allowed for d in decisions}
+    assert verdicts == {("name",): True, ("customer_no",): True, ("credit_status",): False, ("phone",): False}
+    (refused,) = [d for d in decisions if d.fields == ("credit_status",)]
+    assert refused.owner == "erp" and "declared" in refused.reason and "requester" in refused.reason
+    # the owner itself writes its declared fields; a requester with unknown fields might overwrite them
+    assert all(d.allowed for d in decide(owned, "erp", "erp", frozenset({"credit_status"})))
+    (whole,) = decide(owned, "erp", "crm", None)
+    assert not whole.allowed and "credit_status" in whole.reason and "phone" in whole.reason
+    # an entity without field declarations: a requester's unknown fields stay allowed
+    plain = OwnedEntity("order", EntityOwnership(owner="erp", requesters=["crm"]), None)  # type: ignore[arg-type]
+    assert all(d.allowed for d in decide(plain, "erp", "crm", None))
+
+
+def test_a_requester_flow_writing_the_owners_field_is_sl100(project: Project) -> None:
+    steps = """
+    - id: push
+      call: erp.upsert_customer
+      with: {body: {customer_no: "{{ input.no }}", name: "{{ input.name }}", credit_status: "{{ input.rating }}"}}
+    """
+    path = project(
+        {
+            "systems/erp.yaml": ERP,
+            "governance/ownership.yaml": OWNERSHIP,
+            "flows/f.yaml": flow("crm-to-erp", "crm/customer", steps),
+        }
+    )
+    (diag,) = codes(path, *GOVERNANCE)
+    assert diag.code == "SL100" and diag.line == 7
+    assert "credit_status owned by erp" in diag.message and "name" not in diag.message.split("writes to erp:")[1]
+    assert diag.hint is not None and "credit_status" in diag.hint
