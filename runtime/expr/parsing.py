@@ -2,13 +2,16 @@
 
 The environment is an `ImmutableSandboxedEnvironment` (Jinja's own defaults for delimiters,
 whitespace control and comments); its code generator and runtime are never used. Jinja's syntax
-errors become `CompileError` (SL030) with the line.
+errors become `CompileError` (SL030) with the line, as does a string literal with a lone surrogate
+escape (`"\\ud800"`), which is not Unicode text.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
+from typing import TypeVar
 
 from jinja2 import nodes
 from jinja2.exceptions import TemplateSyntaxError
@@ -51,7 +54,7 @@ class JinjaParser:
 
     def template(self, source: str, name: str | None = None) -> nodes.Template:
         try:
-            return Parser(self._env, source, name=name).parse()
+            return _unicode_literals(Parser(self._env, source, name=name).parse(), source)
         except TemplateSyntaxError as exc:
             raise _syntax_error(exc, source) from None
         except RecursionError:
@@ -64,7 +67,7 @@ class JinjaParser:
             if not parser.stream.eos:
                 tok = parser.stream.current
                 raise TemplateSyntaxError(f"unexpected {tok.value!r} after the expression", tok.lineno)
-            return expr
+            return _unicode_literals(expr, source)
         except TemplateSyntaxError as exc:
             raise _syntax_error(exc, source) from None
         except RecursionError:
@@ -74,3 +77,26 @@ class JinjaParser:
 def _syntax_error(exc: TemplateSyntaxError, source: str) -> CompileError:
     message = str(exc.message or "syntax error")
     return CompileError(message, code="SL030", line=int(exc.lineno or 0), source=source)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_Tree = TypeVar("_Tree", bound=nodes.Node)
+
+
+def _unicode_literals(tree: _Tree, source: str) -> _Tree:
+    """String literals as Unicode text: a `\\uD83D\\uDE00` pair of escapes becomes its one character
+    (Jinja decodes each escape alone), and a lone surrogate escape is refused (SL030): no store,
+    HTTP body or log could encode it."""
+    for const in tree.find_all(nodes.Const):
+        value = const.value
+        if isinstance(value, str) and _SURROGATE.search(value):
+            value = value.encode("utf-16", "surrogatepass").decode("utf-16", "surrogatepass")
+            if _SURROGATE.search(value):
+                raise CompileError(
+                    "a string literal holds a lone surrogate escape (\\ud800-\\udfff outside a pair): not Unicode text",
+                    code="SL030",
+                    line=int(const.lineno or 0),
+                    source=source,
+                )
+            const.value = value
+    return tree

@@ -228,3 +228,17 @@ async def test_a_client_that_goes_away_mid_body_is_logged_at_debug_only(
     loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert loud == [], [r.getMessage() for r in loud]
     assert await slow_node.runs(flow="open") == []
+
+
+def test_an_expression_cannot_make_a_lone_surrogate() -> None:
+    """A template's string literal is the one other way one could enter a run (it would fail every
+    journal write of the run, until the run is dead-lettered as poison): refused at compile time
+    (SL030); a pair of escapes is the character it encodes."""
+    from runtime.expr import CompileError, ExpressionEngine
+
+    engine = ExpressionEngine()
+    for source in ('{{ "a\\ud800" }}', '{{ {"k\\udc00": 1} }}', '{{ "x" ~ "\\uDE00\\uD83D" }}'):
+        with pytest.raises(CompileError, match="lone surrogate") as caught:
+            engine.compile(source)
+        assert caught.value.code == "SL030"
+    assert engine.compile('{{ "\\ud83d\\ude00" }}').render({}) == "\U0001f600"
