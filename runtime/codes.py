@@ -135,6 +135,13 @@ _CODES: list[Code] = [
         "Run syncline in a project folder or pass it.",
     ),
     Code("SL051", "warning", "connection declared but never used", "Remove it or use it in a flow."),
+    Code(
+        "SL052",
+        "error",
+        "a secret or setting a connection or webhook needs is not set (`validate --env`, `serve`)",
+        "Set the environment variable (a secret may also be the file $SYNCLINE_SECRETS_DIR/NAME), "
+        "or give a setting a fallback: env('NAME', '...').",
+    ),
     # --- governance: ownership (SL10x) ---
     Code(
         "SL100",

@@ -21,7 +21,9 @@ from pathlib import Path
 import uvicorn
 
 from runtime.compiler import CheckResult, check_project
+from runtime.compiler.settings import missing_settings, required_settings
 from runtime.errors import ProjectError
+from runtime.secrets import SecretStore, env_resolver
 from runtime.service import heap
 from runtime.service import loop as serve_loop
 from runtime.service.app import build_app, reload_on_sighup
@@ -35,6 +37,12 @@ log = logging.getLogger("syncline.serve")
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("serve", help="run the service: triggers, workers, admin API")
     add_options(p)
+    p.add_argument(
+        "--allow-missing-secrets",
+        action="store_true",
+        help="start although secrets or settings that connections and webhooks need are not set "
+        "(/readyz answers 503 naming them until they are)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -189,9 +197,28 @@ def precheck(project: Path) -> CheckResult | None:
     return None if result.errors else result
 
 
+def settings_present(checked: CheckResult, allow_missing: bool) -> bool:
+    """True when every secret and setting the project's connections and webhooks need is set (or
+    `allow_missing`); else print each missing one (SL052, file:line) and what to do, and say False."""
+    missing = missing_settings(required_settings(checked.docs), SecretStore().resolve, env_resolver())
+    if not missing or allow_missing:
+        return True
+    for d in missing:
+        print(d.text())
+    print(
+        f"syncline serve: not starting: {len(missing)} secret(s) or setting(s) that connections and webhooks "
+        "need are not set (listed above). Set them, or start with --allow-missing-secrets: /readyz then "
+        "answers 503 naming them until they are set.",
+        file=sys.stderr,
+    )
+    return False
+
+
 def run(args: argparse.Namespace) -> int:
     checked = precheck(Path(args.project))
     if checked is None:
+        return 1
+    if not settings_present(checked, args.allow_missing_secrets):
         return 1
     sock = listen_or_explain("serve", args.host, args.port, "Pick another port with --port.")
     if sock is None:

@@ -1,4 +1,9 @@
-"""`syncline validate [PATH...] [--format text|json|github] [--strict]`."""
+"""`syncline validate [PATH...] [--format text|json|github] [--strict] [--env]`.
+
+`--env` also checks this environment: every secret and setting that a connection or a webhook needs
+(literal `secret('NAME')` / `env('NAME')` without a fallback) and that is not set is SL052 at the file
+and line that names it, so CI can check a deployment's environment before `serve` refuses to start.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,9 @@ from pathlib import Path
 
 from runtime.compiler import check_project
 from runtime.compiler.loader import find_root
+from runtime.compiler.settings import missing_settings, required_settings
 from runtime.errors import Diagnostic
+from runtime.secrets import SecretStore, env_resolver
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -19,11 +26,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("paths", nargs="*", default=["."], metavar="PATH", help="project folder or files (default: .)")
     p.add_argument("--format", choices=["text", "json", "github"], default="text", help="output format")
     p.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    p.add_argument(
+        "--env",
+        action="store_true",
+        help="also report secrets and settings that connections and webhooks need and that are not set here (SL052)",
+    )
     p.set_defaults(handler=run)
 
 
-def collect(paths: list[str]) -> tuple[list[Diagnostic], int, str | None]:
-    """Diagnostics for every distinct project among `paths`, and how many documents were read."""
+def collect(paths: list[str], *, check_env: bool = False) -> tuple[list[Diagnostic], int, str | None]:
+    """Diagnostics for every distinct project among `paths`, and how many documents were read;
+    with `check_env`, also the secrets and settings this process's environment lacks."""
     seen_roots: set[Path] = set()
     diagnostics: list[Diagnostic] = []
     documents = 0
@@ -38,12 +51,14 @@ def collect(paths: list[str]) -> tuple[list[Diagnostic], int, str | None]:
         seen_roots.add(key)
         result = check_project(path)
         diagnostics.extend(result.diagnostics)
+        if check_env:
+            diagnostics.extend(missing_settings(required_settings(result.docs), SecretStore().resolve, env_resolver()))
         documents += len(result.docs.documents) + (1 if result.docs.project_doc else 0)
     return diagnostics, documents, None
 
 
 def run(args: argparse.Namespace) -> int:
-    diagnostics, documents, usage = collect(args.paths)
+    diagnostics, documents, usage = collect(args.paths, check_env=args.env)
     if usage:
         print(usage, file=sys.stderr)
         return EXIT_USAGE

@@ -17,6 +17,7 @@ the source string and its line, so a failing render can say which expression fai
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import itertools
 import re
@@ -658,6 +659,8 @@ class CodeGen:
 
     def _filter(self, node: nodes.Filter, scope: _Scope, depth: int) -> str:
         name = node.name
+        if name in ("default", "d"):
+            node = _unset_setting_is_undefined(node)
         if node.node is None:
             raise self._error("filter blocks are not supported", node)
         if name in ("attr", "format", "xmlattr"):
@@ -936,6 +939,27 @@ def _assigned_names(body: list[nodes.Node]) -> list[str]:
 
     walk(body)
     return out
+
+
+def _unset_setting_is_undefined(node: nodes.Filter) -> nodes.Filter:
+    """`env('X') | default(y)` as `env('X', none) | default(y)`: an unset setting is undefined, so
+    the filter's fallback applies (`env('X')` alone stays an error naming the setting)."""
+    call = node.node
+    if (
+        type(call) is not nodes.Call
+        or type(call.node) is not nodes.Name
+        or call.node.name != "env"
+        or len(call.args) != 1
+        or call.kwargs
+        or call.dyn_args is not None
+        or call.dyn_kwargs is not None
+    ):
+        return node
+    lenient = copy.copy(call)
+    lenient.args = [call.args[0], nodes.Const(None, lineno=call.lineno)]
+    rewritten = copy.copy(node)
+    rewritten.node = lenient
+    return rewritten
 
 
 def _uses_name(body: list[nodes.Node], name: str) -> bool:

@@ -6,7 +6,9 @@ expressions cannot name (names starting with `__` are refused at compile time):
 - `CLOCK_KEY` (`"__clock__"`): a callable returning an aware `datetime`, or an object with `.now()`;
   without it `now()` is the current UTC time.
 - `SECRETS_KEY` (`"__secrets__"`): `resolve(name) -> str | None`. `secret()` returns a `Secret`.
-- `ENV_KEY` (`"__env__"`): `resolve(name) -> str | None`.
+- `ENV_KEY` (`"__env__"`): `resolve(name) -> str | None`. `env('NAME')` of an unset setting is an
+  error unless a fallback is given (`env('NAME', 'x')`); `env('NAME') | default('x')` is compiled
+  as `env('NAME', none) | default('x')`, so the filter's fallback applies.
 
 `now()` returns an ISO 8601 string with the UTC offset and milliseconds, e.g.
 `2026-11-24T21:43:00.123+00:00` (format it with `| format_date('%d.%m.%Y')`).
@@ -86,9 +88,34 @@ def secret(state: RenderState, name: Any) -> Secret:
     return Secret(value or "")
 
 
-def env(state: RenderState, name: Any) -> str | None:
-    """The environment setting `name` (as configured for the project)."""
-    return _resolve(state, ENV_KEY, "env", name)
+class _NoFallback:
+    """`env()` without a fallback: an unset setting is an error (shown in usage hints)."""
+
+    def __repr__(self) -> str:
+        return "<error when unset>"
+
+
+NO_FALLBACK: Any = _NoFallback()
+
+
+def env(state: RenderState, name: Any, fallback: Any = NO_FALLBACK) -> Any:
+    """The setting `name` (an environment variable); unset: x from `env(name, x)` or `| default(x)`, else an error.
+
+    The error names the setting and how to give a fallback; the caller adds where it was used."""
+    resolver = state.ctx.get(ENV_KEY)
+    if resolver is None:
+        raise ExpressionError("env() is not available here")
+    if not isinstance(name, str) or not name:
+        raise ExpressionError("env() takes a name, e.g. env('API_URL')")
+    value = resolver(name)
+    if value is not None:
+        return str(value)
+    if fallback is not NO_FALLBACK:
+        return fallback
+    raise ExpressionError(
+        f"setting {name} is not set: env({name!r}) reads the environment variable {name}; set it, "
+        f"or give a fallback with env({name!r}, '...') or env({name!r}) | default('...')"
+    )
 
 
 def builtin_functions() -> dict[str, Spec]:

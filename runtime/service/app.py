@@ -94,13 +94,16 @@ def build_app(
 
     async def readyz(request: Request) -> Response:
         store_ok = service.ready and await service.store.ping()
+        missing = [r.describe() for r in service.missing_settings()] if service.ready else []
+        ready = bool(store_ok) and not missing
         body = {
-            "ready": bool(store_ok),
+            "ready": ready,
             "store": bool(store_ok),
             "flows": len(service.plan.flows) if service.ready else 0,
             "accepting": service.accepting,
+            "missing": missing,  # secrets and settings that connections and webhooks need (names only)
         }
-        return Response(dumps(body), status_code=200 if store_ok else 503, media_type="application/json")
+        return Response(dumps(body), status_code=200 if ready else 503, media_type="application/json")
 
     async def metrics(request: Request) -> Response:
         if service.ready:

@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from runtime.clock import Clock, SystemClock
 from runtime.compiler import CheckResult, check_project
+from runtime.compiler.settings import Requirement, required_settings, unresolved
 from runtime.engine.executor import Executor, RunResult
 from runtime.engine.plan import Plan, build_plan
 from runtime.errors import Diagnostic, ProjectError
@@ -102,6 +103,7 @@ class Service:
         self.ready = False
         self.plan: Plan
         self.routes: list[WebhookRoute] = []
+        self.required: list[Requirement] = []  # secrets and settings connections and webhooks need
         self.store: Store
         self._plans: dict[str, Plan] = {}
         self._executors: dict[str, Executor] = {}
@@ -128,6 +130,13 @@ class Service:
         self.accepting = True
         self.ready = True
         log.info("syncline node %s serving %d flows", self.node_id, len(plan.flows))
+        for missing in self.missing_settings():
+            log.warning("not ready until it is set: %s", missing.describe())
+
+    def missing_settings(self) -> list[Requirement]:
+        """The secrets and settings the project's connections and webhooks need that are not set
+        (asked again each time: a secret file may be mounted later). `/readyz` is 503 while any is."""
+        return unresolved(self.required, self.secrets.resolve, self.env)
 
     async def stop(self, grace: float = 30.0) -> None:
         """Graceful shutdown: stop accepting, stop triggers, finish or release claimed runs."""
@@ -166,6 +175,7 @@ class Service:
         self._plans.pop(plan.version, None)
         self._plans[plan.version] = plan
         self.routes = build_routes(plan)
+        self.required = required_settings(plan.check.docs)
         self.plan = plan
         while len(self._plans) > KEPT_PLANS:  # runs of an older version go on with the current one
             oldest = next(iter(self._plans))

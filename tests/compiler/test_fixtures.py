@@ -1,8 +1,9 @@
 """Every invalid fixture produces the code it names at the line it names; every valid one is clean.
 
 Each file under tests/fixtures/invalid/ starts with `# expect: CODE line N ["hint text"] [warning]
-[via test] [in FILE]`; folders hold the same line in an EXPECT file and are validated from a copy
-outside any project.
+[via test|via env] [in FILE]`; folders hold the same line in an EXPECT file and are validated from a copy
+outside any project. `via test` runs the mapping tests, `via env` adds `validate --env`'s check of the
+secrets and settings connections and webhooks need, with an empty environment.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import pytest
 from runtime.codes import CODES
 from runtime.commands.test import run_mapping_tests
 from runtime.compiler import check_project
+from runtime.compiler.settings import missing_settings, required_settings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 INVALID = FIXTURES / "invalid"
 VALID = FIXTURES / "valid"
 EXPECT_RE = re.compile(
     r"expect: (?P<code>SL\d{3}) line (?P<line>\d+)(?: \"(?P<hint>[^\"]+)\")?(?P<warning> warning)?"
-    r"(?P<via> via test)?(?: in (?P<file>\S+))?"
+    r"(?P<via> via test)?(?P<env> via env)?(?: in (?P<file>\S+))?"
 )
 # Codes that cannot come from a file in the fixtures folder: none today.
 NOT_FROM_FIXTURES: set[str] = set()
@@ -51,7 +53,10 @@ def test_invalid_fixture_reports_its_code_at_its_line(case: Path, tmp_path: Path
     if expect["via"]:
         diagnostics = run_mapping_tests(target)
     else:
-        diagnostics = check_project(target).diagnostics
+        result = check_project(target)
+        diagnostics = result.diagnostics
+        if expect["env"]:
+            diagnostics = diagnostics + missing_settings(required_settings(result.docs), {}.get, {}.get)
     elapsed = time.monotonic() - started
     wanted_file = expect["file"] or (case.name if case.is_file() else None)
     matches = [
