@@ -37,8 +37,19 @@ class RespondHandler:
             if problem is not None:
                 message = f"respond: {problem}"
                 location = f"/api/v1/runs/{run_id}"
-                body = {"run_id": run_id, "error": "invalid_response", "message": message, "location": location}
-                call.executor.send_response(run_id, {"status": 500, "body": body, "headers": {"Location": location}})
+                # problem details as the service writes them (runtime/service/problems.py, which the
+                # engine's layer may not import)
+                body = {
+                    "type": "urn:syncline:problem:invalid_response",
+                    "title": "Invalid response",
+                    "status": 500,
+                    "detail": message,
+                    "code": "invalid_response",
+                    "run_id": run_id,
+                    "location": location,
+                }
+                headers = {"Location": location, "Content-Type": "application/problem+json"}
+                call.executor.send_response(run_id, {"status": 500, "body": body, "headers": headers})
                 raise StepFailed(message, reason="invalid_response")
         response = {"status": fields["status"], "body": call.render(fields["body"]), "headers": headers}
         call.state.response = response

@@ -135,7 +135,7 @@ async def test_a_respond_header_value_with_cr_lf_fails_the_step_and_answers_500_
     body = answer.json()
     run_id = body["run_id"]
     assert answer.headers["location"] == f"/api/v1/runs/{run_id}" == body["location"]
-    assert reason(body) == "invalid_response"
+    assert reason(body) == "invalid_response" and answer.headers["content-type"] == "application/problem+json"
     run = await node.wait_run(run_id)
     assert run["status"] != "succeeded"
     error = json.dumps(run["error"])
