@@ -142,6 +142,14 @@ _CODES: list[Code] = [
         "Set the environment variable (a secret may also be the file $SYNCLINE_SECRETS_DIR/NAME), "
         "or give a setting a fallback: env('NAME', '...').",
     ),
+    # --- run behaviour (SL06x) ---
+    Code(
+        "SL060",
+        "warning",
+        "a `goto` loop no condition can leave (its steps fail into each other until the step budget ends the run)",
+        "Give the loop a way out: an `if`, a `switch` or `filter` step, an `on_error` other than `goto`, "
+        "or a step that can succeed past the loop.",
+    ),
     # --- governance: ownership (SL10x) ---
     Code(
         "SL100",

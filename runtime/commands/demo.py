@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.update(sims.env())
     sims.connect_webhooks(f"http://127.0.0.1:{args.port}")
     os.environ.setdefault("SYNCLINE_OPERATOR_TOKENS", DEMO_TOKEN)
-    service = Service(project, args.store, workers=args.workers, checked=checked)
+    service = Service(project, args.store, workers=args.workers, checked=checked, poison_after=args.poison_after)
     configure("warning" if args.log_level == "info" else args.log_level, redact=service.redact_text)
     print("simulated systems: " + ", ".join(f"{n} {s.url}" for n, s in sims.servers.items()), flush=True)
     if not args.no_traffic:

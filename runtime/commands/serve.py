@@ -1,4 +1,4 @@
-"""`syncline serve [--project DIR] [--store URL] [--host H --port P] [--workers N] [--watch]`.
+"""`syncline serve [--project DIR] [--store URL] [--host H --port P] [--workers N] [--watch] [--poison-after N]`.
 
 Runs the service on uvicorn. SIGTERM/SIGINT shut down gracefully (stop accepting, finish or release
 claimed runs within `--grace` seconds, exit 0); SIGHUP, `POST /api/v1/reload` or `--watch` reload the
@@ -46,6 +46,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.set_defaults(handler=run)
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
+    return value
+
+
 def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--project", default=".", help="project folder (default: .)")
     p.add_argument("--store", help="store URL (default: the project's, else .syncline/syncline.db)")
@@ -55,6 +65,13 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grace", type=float, default=30.0, help="seconds to finish claimed runs on shutdown")
     p.add_argument("--watch", action="store_true", help="reload when project files change")
     p.add_argument("--log-level", default="info")
+    p.add_argument(
+        "--poison-after",
+        type=_at_least_one,
+        metavar="N",
+        help="dead-letter a run as poison after N claims in a row that crashed or lost their lease without "
+        "journaling a step (default: the project's service.poison_after, 3)",
+    )
     # hidden: the worker lease in seconds (how soon a dead node's runs are picked up); the fault tests shorten it
     p.add_argument("--lease", type=float, default=30.0, help=argparse.SUPPRESS)
 
@@ -223,7 +240,14 @@ def run(args: argparse.Namespace) -> int:
     sock = listen_or_explain("serve", args.host, args.port, "Pick another port with --port.")
     if sock is None:
         return 1
-    service = Service(Path(args.project), args.store, workers=args.workers, lease=args.lease, checked=checked)
+    service = Service(
+        Path(args.project),
+        args.store,
+        workers=args.workers,
+        lease=args.lease,
+        checked=checked,
+        poison_after=args.poison_after,
+    )
     configure(args.log_level, redact=service.redact_text)
     try:
         serve_loop.run(serve(service, args, sock))

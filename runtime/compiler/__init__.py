@@ -13,6 +13,7 @@ from runtime.compiler.expressions import (
     check_jsonpath_fields,
 )
 from runtime.compiler.loader import ProjectDocuments, load_documents
+from runtime.compiler.loops import check_goto_loops
 from runtime.compiler.mappings import check_mapping
 from runtime.compiler.ownership import check_ownership
 from runtime.compiler.policy_static import check_policies
@@ -69,6 +70,7 @@ def check_project(
     for doc in ctx.named("Flow").values():
         check_flow_references(ctx, doc)
         check_flow_expressions(ctx, doc)
+        check_goto_loops(ctx, doc)
     for doc in ctx.named("Mapping").values():
         check_mapping(ctx, doc)
     for doc in ctx.named("FlowTest").values():

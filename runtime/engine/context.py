@@ -66,6 +66,8 @@ class RunState:
     delivered_events: list[dict[str, Any]] = field(default_factory=list)
     suspend_meta: dict[str, Any] = field(default_factory=dict)
     provenance: Provenance | None = None
+    steps_run: int = 0  # step executions so far (the journal's records, then each step run here)
+    max_steps: int = 10_000  # the run's step budget (`StepBudgetExceeded` past it)
 
 
 @dataclass

@@ -4,6 +4,8 @@
     BusinessException    a `fail` step or an invalid transition: the run ends as `exception`
     RunFiltered          a `filter` step was false: the run ends as `filtered`
     RunSuspended         the run waits (retry due later, wait step, hold); it resumes from the journal
+    StepBudgetExceeded   the run used up its step budget (`max_steps`): it ends dead-lettered, whatever
+                         the failing step's `on_error` says
 
 Third-party exceptions are translated into these at the step boundary (`classify`).
 """
@@ -72,6 +74,34 @@ class RunSuspended(SynclineError):
         self.due_at = due_at
         self.reason = reason
         self.meta = meta or {}
+
+
+class StepBudgetExceeded(SynclineError):
+    """A run executed more steps than its flow's `max_steps` (a `goto` loop, an endless retry of a
+    branch, a huge `foreach`): it stops before the next step and is dead-lettered."""
+
+    code = "step_budget_exceeded"
+
+    def __init__(self, flow: str, budget: int, step: str) -> None:
+        self.flow = flow
+        self.budget = budget
+        self.step = step
+        self.message = (
+            f"step budget exceeded: flow {flow!r} ran {budget} steps (max_steps {budget}) and stopped before "
+            f"step {step!r}; a `goto` loop that never ends? fix the loop or raise the flow's `max_steps`"
+        )
+        super().__init__(self.message)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "class": "fatal",
+            "reason": "step_budget",
+            "code": self.code,
+            "message": self.message,
+            "flow": self.flow,
+            "max_steps": self.budget,
+            "step": self.step,
+        }
 
 
 def classify(exc: BaseException) -> StepFailed | BusinessException | RunFiltered | RunSuspended:

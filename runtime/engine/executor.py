@@ -7,6 +7,11 @@ covers is retried with exponential backoff and full jitter (a wait longer than
 `inline_retry_limit` suspends the run as `retrying` with its due time instead of sleeping). After
 the last attempt, `on_error` decides: `fail` (default), `continue`, `dead_letter` or `goto`. When a
 run fails, the `compensate` steps of completed steps run in reverse order, each journaled.
+
+Every run has a step budget (the flow's `max_steps`, else the project's `defaults.max_steps`): each
+step execution counts (steps of every `foreach` item and sub-flow, each repeat through `goto`, and
+the records already in the journal of a resumed run). The step past the budget is not executed: the
+run ends dead-lettered with `step_budget_exceeded`, whatever `on_error` says.
 """
 
 from __future__ import annotations
@@ -24,7 +29,14 @@ from runtime.clock import Clock, SystemClock
 from runtime.engine.connectors import ConnectorPool
 from runtime.engine.context import CallLog, RunState, StepCall, truthy
 from runtime.engine.deadletter import dead_letter_reason
-from runtime.engine.errors import BusinessException, RunFiltered, RunSuspended, StepFailed, classify
+from runtime.engine.errors import (
+    BusinessException,
+    RunFiltered,
+    RunSuspended,
+    StepBudgetExceeded,
+    StepFailed,
+    classify,
+)
 from runtime.engine.plan import CompiledFlow, CompiledOperation, CompiledStep, Plan
 from runtime.engine.retry import RetryPolicy
 from runtime.expr import CLOCK_KEY, ENV_KEY, SECRETS_KEY
@@ -206,6 +218,8 @@ class Executor:
             root_run_id=str(run.meta.get("root_run_id") or run.replay_of or run.id),
             delivered_events=list(events) + list(run.meta.get("events", [])),
             provenance=derive(run.headers, flow.name, flow.model.source.system if flow.model.source else None),
+            steps_run=len(journal),
+            max_steps=self.max_steps(flow),
         )
         scope = self._scope(state)
         if flow.vars is not None:
@@ -254,6 +268,9 @@ class Executor:
         except _DeadLetterRequested as exc:
             await self._compensate(state)
             status, error = "dead_lettered", exc.failure.as_dict()
+        except StepBudgetExceeded as exc:
+            await self._compensate(state)
+            status, error = "dead_lettered", exc.as_dict()
         except StepFailed as exc:
             await self._compensate(state)
             error = exc.as_dict()
@@ -289,6 +306,10 @@ class Executor:
             due_at=None,
         )
         return self._result(ended, status, output, error, state)
+
+    def max_steps(self, flow: CompiledFlow) -> int:
+        """The step budget of a run of `flow`."""
+        return flow.model.max_steps or self.plan.project.defaults.max_steps
 
     def _check_hops(self, state: RunState) -> None:
         limit = self.plan.project.defaults.hop_limit
@@ -366,6 +387,9 @@ class Executor:
         recorded = state.done.get(key)
         if recorded is not None:
             return self._restore(step, recorded, scope, state, key)
+        state.steps_run += 1
+        if state.steps_run > state.max_steps:
+            raise StepBudgetExceeded(state.flow.name, state.max_steps, key)
         if step.condition is not None and not truthy(step.condition.render(scope)):
             now = self.clock.time()
             await self._record(
@@ -391,6 +415,8 @@ class Executor:
                         output = await asyncio.wait_for(handler.execute(call), step.timeout)
                     else:
                         output = await handler.execute(call)
+            except StepBudgetExceeded:  # a nested step (foreach, switch, sub-flow) used up the budget
+                raise
             except Exception as exc:  # every failure is classified; nothing escapes untranslated
                 failure = classify(exc)
                 self.observer.step_finished(state.run, step.kind, "failed", self.clock.time() - started)

@@ -3,12 +3,17 @@
 Runs always execute on the plan (project version) they were accepted on while this process still
 holds it, so a reload never changes a run in flight. `reload()` validates the new project first and
 swaps it in one assignment; a project with errors is refused and the old one keeps serving.
+
+A claimed run whose earlier claims ended `poison_after` times in a row without a journaled step (it
+crashed its worker or lost its lease each time: `RunRecord.stalls`) is not executed again: it is
+dead-lettered with reason `poison`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -85,6 +90,7 @@ class Service:
         inline_retry_limit: float = 2.0,
         triggers: bool = True,
         checked: CheckResult | None = None,
+        poison_after: int | None = None,
     ) -> None:
         self.project_dir = project_dir.resolve()
         self.store_url = store_url
@@ -96,6 +102,7 @@ class Service:
         self.env = env or env_resolver()
         self.inline_retry_limit = inline_retry_limit
         self.enable_triggers = triggers
+        self._poison_after = poison_after  # None: the project's `service.poison_after`
         self._checked = checked  # a check of the project just made by the caller (used once, at start)
         self.metrics = Metrics()
         self.observer = ServiceObserver(self.metrics, otel_tracer())
@@ -264,6 +271,11 @@ class Service:
                 return plan
         return current
 
+    @property
+    def poison_after(self) -> int:
+        """Claims in a row without progress after which a run is dead-lettered as poison."""
+        return self._poison_after or self.plan.project.service.poison_after
+
     def service_scope(self) -> dict[str, Any]:
         return {CLOCK_KEY: self.clock, SECRETS_KEY: self.secrets.resolve, ENV_KEY: self.env}
 
@@ -289,6 +301,8 @@ class Service:
 
     # ------------------------------------------------------------------------------ execution
     async def execute(self, run: RunRecord) -> RunResult:
+        if run.stalls >= self.poison_after:
+            return await self._poison(run)
         plan = self.plan_for(run)
         if run.flow not in plan.flows:
             await self.store.update_run(
@@ -317,6 +331,36 @@ class Service:
         if result.emitted:
             self.events.notify()
         waiting = self._responses.get(run.id)  # a sync caller waiting for a run a worker executed
+        if waiting is not None and not waiting.done():
+            waiting.set_result(self._fallback_response(result))
+        return result
+
+    async def _poison(self, run: RunRecord) -> RunResult:
+        """Dead-letter a run that crashed or lost its lease `stalls` times in a row without progress."""
+        limit = self.poison_after
+        error = {
+            "class": "fatal",
+            "reason": "poison",
+            "code": "poison_run",
+            "message": (
+                f"poison run: run {run.id} of flow {run.flow!r} was claimed {run.stalls} times in a row without "
+                f"journaling a step (its worker crashed or lost the lease each time; poison_after: {limit}); "
+                "it is dead-lettered instead of being executed again. Find the cause in the logs of its "
+                "last attempts, fix it, then replay the run"
+            ),
+            "stalls": run.stalls,
+            "poison_after": limit,
+        }
+        now = self.clock.time()
+        await self.store.update_run(run.id, {"error": error, "finished_at": now})
+        await self.store.dead_letter(run.id, "poison", error, now=now)
+        self.metrics.child(self.metrics.runs, run.flow, "dead_lettered").inc()
+        self.metrics.dead_letters.labels(run.flow).inc()
+        ended = dataclasses.replace(
+            run, status="dead_lettered", error=error, finished_at=now, lease_owner=None, lease_expires=None
+        )
+        result = RunResult(ended, "dead_lettered", None, error)
+        waiting = self._responses.get(run.id)
         if waiting is not None and not waiting.done():
             waiting.set_result(self._fallback_response(result))
         return result

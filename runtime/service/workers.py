@@ -74,19 +74,25 @@ class WorkerPool:
         service = self.service
         while not self._stopping:
             try:
-                runs = await service.store.claim(worker, now=service.clock.time(), lease=service.lease, limit=1)
+                claimed = await self.work_once(worker)
             except StoreError as exc:
                 service.metrics.store_errors.inc()
                 log.warning("claim failed: %s", exc)
                 await asyncio.sleep(min(self.poll_interval * 8, 2.0))
                 continue
-            if not runs:
+            if not claimed:
                 self.wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), self.poll_interval)
-                continue
-            for run in runs:
-                await self.execute(run, worker)
+
+    async def work_once(self, worker: str) -> int:
+        """Claim the oldest due run (if any) for `worker` and execute it; how many runs were claimed.
+        A failed claim raises `StoreError`; a run's own failures end in its record, never here."""
+        service = self.service
+        runs = await service.store.claim(worker, now=service.clock.time(), lease=service.lease, limit=1)
+        for run in runs:
+            await self.execute(run, worker)
+        return len(runs)
 
     async def execute(self, run: RunRecord, worker: str) -> None:
         service = self.service

@@ -514,6 +514,11 @@ class Flow(Document):
         "`exception` (code, message, route_to) is in scope.",
     )
     timeout: Duration | None = Field(None, description="Deadline for a whole run.")
+    max_steps: PositiveInt | None = Field(
+        None,
+        description="Step budget of a run of this flow (default: the project's `defaults.max_steps`, 10000).",
+        examples=[500],
+    )
     version: Name | None = Field(None, description="Optional version label shown in run history.")
 
 

@@ -28,6 +28,13 @@ class Defaults(Model):
     timeout: Duration = Field("30s", description="Timeout of one step attempt.")
     on_failure: Literal["dead_letter", "fail"] = Field("dead_letter", description="Where failed runs go.")
     hop_limit: int = Field(5, ge=1, le=100, description="Largest flow chain a message may travel.")
+    max_steps: int = Field(
+        10_000,
+        ge=1,
+        description="Step budget of a run: most step executions (each `foreach` item's steps and each "
+        "`goto` repeat count) before the run fails with `step_budget` and is dead-lettered; "
+        "a flow's `max_steps` overrides it.",
+    )
 
 
 class ServiceSettings(Model):
@@ -37,6 +44,13 @@ class ServiceSettings(Model):
         "30s",
         description="Longest a webhook request body may take to arrive; a slower one (a trickling "
         "client) is cut with 408 and the connection closed.",
+    )
+    poison_after: int = Field(
+        3,
+        ge=1,
+        description="A run whose execution crashed its worker or lost its lease this many times in a row "
+        "without journaling a step is dead-lettered with reason `poison` instead of being claimed again "
+        "(`syncline serve --poison-after` overrides it).",
     )
 
 

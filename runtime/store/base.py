@@ -25,6 +25,10 @@ Rules every implementation keeps:
   while an earlier one is queued, running, retrying, waiting or held. So a key's runs are claimed one
   at a time, oldest accepted first, while runs of other keys go in parallel. Claiming sets `status`
   to running, the lease, and `started_at` when it is still empty; the oldest due runs go first.
+- Claiming also keeps a run's `stalls`, the claims in a row that ended without progress: it is 0
+  after a claim when a step was journaled since the run's previous claim; otherwise a claim of a
+  `running` run (its lease expired: the worker crashed or lost it) adds one, other claims keep it.
+  The count is stored with the run, so it survives restarts (poison runs, `runtime.service`).
 - Unknown run ids: `get_run` returns None; `update_run`, `record_step`, `dead_letter` and
   `mark_replayed` raise `KeyError`.
 - Failures of the store itself (unreachable, restarted, disk full, lock timeout) raise `StoreError`
@@ -117,6 +121,9 @@ class RunRecord:
     replay_of: str | None
     replay_from_step: str | None
     meta: dict[str, Any]
+    # claims in a row that ended (worker crashed, lease lost) without a new journaled step; the
+    # service dead-letters a run as poison when it reaches the project's `poison_after`
+    stalls: int = 0
 
 
 @dataclass

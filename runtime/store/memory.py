@@ -41,6 +41,7 @@ from runtime.store.schema import (
     new_run_row,
     ready_since,
     run_record,
+    stalls_after_claim,
     step_record,
     step_row,
 )
@@ -178,6 +179,9 @@ class MemoryStore:
                         continue
                     blocked.add(key)
                 if is_due(row, now):
+                    journaled = len(self._steps.get(row["id"], ()))
+                    row["stalls"] = stalls_after_claim(row, journaled)
+                    row["claim_steps"] = journaled
                     row["status"] = "running"
                     row["lease_owner"] = worker
                     row["lease_expires"] = now + lease

@@ -39,7 +39,16 @@ def _create_all(conn: Connection) -> None:
     metadata.create_all(conn, checkfirst=True)
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "runs, journal, events, dead letters, trigger state", _create_all),)
+def _add_run_stalls(conn: Connection) -> None:
+    """Poison protection: `runs.stalls` and `runs.claim_steps` (0 for every existing run)."""
+    for column in ("stalls", "claim_steps"):
+        conn.exec_driver_sql(f"ALTER TABLE syncline_runs ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "runs, journal, events, dead letters, trigger state", _create_all),
+    Migration(2, "runs.stalls, runs.claim_steps: claims without progress (poison runs)", _add_run_stalls),
+)
 LATEST = MIGRATIONS[-1].version
 
 

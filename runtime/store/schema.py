@@ -4,7 +4,8 @@ Layout (every name starts with `syncline_` so a shared PostgreSQL database stays
 
     schema_version   one row per applied migration
     runs             one row per run; `seq` (autoincrement primary key) is the acceptance order,
-                     `id` the public id; JSON columns are text written with `runtime.expr.dumps`
+                     `id` the public id; JSON columns are text written with `runtime.expr.dumps`;
+                     `stalls`/`claim_steps` count claims that ended without progress (poison runs)
     run_keys         business keys of a run, (run_id, name) → value, indexed by (name, value)
     steps            the journal: (run_id, seq) → one step record
     events           internal events emitted by steps, `id` grows in commit order
@@ -106,6 +107,10 @@ runs = Table(
     Column("replay_of", Text),
     Column("replay_from_step", Text),
     Column("meta", Text, nullable=False),
+    # poison protection (migration 2): claims in a row that ended without a new journaled step, and
+    # the journal's length at the last claim (see `stalls_after_claim`)
+    Column("stalls", Integer, nullable=False, server_default="0"),
+    Column("claim_steps", Integer, nullable=False, server_default="0"),
     # NULL keys never collide (SQLite and PostgreSQL both treat NULLs as distinct here).
     UniqueConstraint("flow", "idempotency_key"),
     Index(None, "flow", "seq"),
@@ -278,6 +283,18 @@ def is_due(row: Mapping[Any, Any], now: float) -> bool:
     return False
 
 
+def stalls_after_claim(row: Mapping[Any, Any], journaled: int) -> int:
+    """The Python twin of the claim's `stalls` update: a run's count of claims in a row that ended
+    without progress, as it is claimed again with `journaled` steps in its journal. A step journaled
+    since the last claim resets it; a run taken back from an expired lease (its worker crashed or
+    lost the lease) without one adds one; other claims (queued, retrying, waiting) keep it."""
+    if journaled > int(row["claim_steps"]):
+        return 0
+    if row["status"] == "running":
+        return int(row["stalls"]) + 1
+    return int(row["stalls"])
+
+
 def ready_since(row: Mapping[Any, Any]) -> float:
     """When a due run became due: its lease's end, its `due_at`, or its creation."""
     if row["status"] == "running":
@@ -313,6 +330,8 @@ def new_run_row(new: NewRun, *, run_id: str, now: float) -> dict[str, Any]:
         "replay_of": new.replay_of,
         "replay_from_step": new.replay_from_step,
         "meta": dumps(dict(new.meta)),
+        "stalls": 0,
+        "claim_steps": 0,
     }
 
 
@@ -361,6 +380,7 @@ def run_record(row: Mapping[Any, Any], business_keys: Mapping[str, str]) -> RunR
         replay_of=row["replay_of"],
         replay_from_step=row["replay_from_step"],
         meta=_json(row["meta"]),
+        stalls=int(row["stalls"]),
     )
 
 
@@ -398,6 +418,7 @@ _CREATED_FROM_ROW = (
     "parent_run_id",
     "replay_of",
     "replay_from_step",
+    "stalls",
 )
 
 

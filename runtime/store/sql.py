@@ -517,6 +517,19 @@ def _claim_statement() -> Executable:
         .limit(bindparam("c_limit", type_=runs.c.seq.type))
         .with_for_update(skip_locked=True)  # PostgreSQL; SQLite holds the write lock already
     )
+    # the run's journal length (steps are numbered 1, 2, ... per run) and, from it, its new `stalls`
+    # (`schema.stalls_after_claim`); every SET expression reads the row as it was before the update
+    journaled = (
+        select(func.coalesce(func.max(steps.c.seq), 0))
+        .where(steps.c.run_id == runs.c.id)
+        .correlate(runs)
+        .scalar_subquery()
+    )
+    stalls = case(
+        (journaled > runs.c.claim_steps, 0),
+        (runs.c.status == literal_column("'running'"), runs.c.stalls + 1),
+        else_=runs.c.stalls,
+    )
     return (
         update(runs)
         .where(runs.c.seq.in_(pick))
@@ -525,6 +538,8 @@ def _claim_statement() -> Executable:
             lease_owner=bindparam("c_worker", type_=runs.c.lease_owner.type),
             lease_expires=bindparam("c_expires", type_=runs.c.lease_expires.type),
             started_at=func.coalesce(runs.c.started_at, now),
+            stalls=stalls,
+            claim_steps=journaled,
         )
         .returning(*runs.c)
     )

@@ -235,6 +235,42 @@ class StoreContract:
         assert again is not None and again.lease_expires == T0 + 161 and again.lease_owner == "w2"
 
     @async_test
+    async def test_claims_of_an_expired_lease_without_progress_count_as_stalls(self, store: Store) -> None:
+        made = (await store.create_run(run(), now=T0)).run
+        assert made.stalls == 0
+        stalls = []
+        now = T0
+        for _ in range(4):  # claimed, then abandoned: its lease runs out with nothing journaled
+            [taken] = await store.claim("w", now=now, lease=10)
+            stalls.append(taken.stalls)
+            now += 10
+        assert stalls == [0, 1, 2, 3]  # the first claim took it from the queue: nothing was lost yet
+        stored = await store.get_run(made.id)
+        assert stored is not None and stored.stalls == 3
+        await store.record_step(StepRecord(run_id=made.id, step_key="a", kind="set", status="succeeded"))
+        [progressed] = await store.claim("w", now=now, lease=10)
+        assert progressed.stalls == 0  # a step was journaled since the previous claim
+        [stalled] = await store.claim("w", now=now + 10, lease=10)
+        assert stalled.stalls == 1
+
+    @async_test
+    async def test_claims_from_the_queue_keep_the_stalls(self, store: Store) -> None:
+        made = (await store.create_run(run(), now=T0)).run
+        await store.claim("w", now=T0, lease=10)
+        [stalled] = await store.claim("w", now=T0 + 10, lease=10)
+        assert stalled.stalls == 1
+        await store.release(made.id, "w")  # a graceful shutdown gives it back: not a crash
+        [again] = await store.claim("w", now=T0 + 11, lease=10)
+        assert again.stalls == 1
+        await store.update_run(made.id, {"status": "retrying", "due_at": T0 + 20, "lease_owner": None})
+        [retried] = await store.claim("w", now=T0 + 20, lease=10)
+        assert retried.stalls == 1
+        # a run created already claimed (a sync webhook run executed inline) that is abandoned
+        inline = (await store.create_run(run(status="running", lease_owner="n", lease_expires=T0 + 5), now=T0)).run
+        [taken] = [r for r in await store.claim("w", now=T0 + 5, lease=10, limit=5) if r.id == inline.id]
+        assert taken.stalls == 1
+
+    @async_test
     async def test_renew_and_release(self, store: Store) -> None:
         made = (await store.create_run(run(), now=T0)).run
         assert not await store.renew(made.id, "w1", now=T0, lease=10)  # not claimed yet
@@ -707,6 +743,18 @@ class SharedDatabaseContract:
         assert len(await store.list_runs(RunFilter())) == 1
 
     @async_test
+    async def test_stalls_survive_a_new_store_instance(self, store: Store, make_store: MakeStore) -> None:
+        made = (await store.create_run(run(), now=T0)).run
+        await store.claim("w", now=T0, lease=10)
+        await store.claim("w", now=T0 + 10, lease=10)
+        async with opened(make_store) as restarted:  # a restarted node on the same database
+            [taken] = await restarted.claim("w2", now=T0 + 20, lease=10)
+            assert taken.id == made.id and taken.stalls == 2
+            stored = await restarted.get_run(made.id)
+            assert stored is not None and stored.stalls == 2
+        assert (await store.get_run(made.id)) == stored
+
+    @async_test
     async def test_two_instances_never_claim_a_run_twice(self, store: Store, make_store: MakeStore) -> None:
         ids = {(await store.create_run(run(), now=T0)).run.id for _ in range(40)}
         async with opened(make_store) as other:
@@ -776,6 +824,25 @@ class SqlStoreContract:
             assert await _versions(store) == [m.version for m in newer]
             with pytest.raises(StoreError, match="newer"):
                 await store._write(lambda c: apply(c, now=T0))  # type: ignore[attr-defined]
+
+    @async_test
+    async def test_migration_2_adds_the_stall_count_to_existing_runs(self, make_store: MakeStore) -> None:
+        async with opened(make_store) as store:
+            made = (await store.create_run(run(), now=T0)).run
+            await store.claim("w", now=T0, lease=10)
+
+            def downgrade(conn: Connection) -> None:  # back to the shape of version 1
+                for column in ("stalls", "claim_steps"):
+                    conn.exec_driver_sql(f"ALTER TABLE syncline_runs DROP COLUMN {column}")
+                conn.exec_driver_sql("DELETE FROM syncline_schema_version WHERE version > 1")
+
+            await store._write(downgrade)  # type: ignore[attr-defined]
+            assert await _versions(store) == [1]
+            assert await store._write(lambda c: apply(c, now=T0)) == [2]  # type: ignore[attr-defined]
+            stored = await store.get_run(made.id)
+            assert stored is not None and stored.stalls == 0 and stored.status == "running"
+            [taken] = await store.claim("w", now=T0 + 10, lease=10)
+            assert taken.stalls == 1
 
 
 async def _versions(store: Store) -> list[int]:
