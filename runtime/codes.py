@@ -127,6 +127,12 @@ _CODES: list[Code] = [
         "a `respond` header name or literal value HTTP cannot carry (CR, LF, control characters)",
         "Remove the control characters; a header name is an RFC 9110 token (letters, digits, !#$%&'*+.^_-~).",
     ),
+    Code(
+        "SL046",
+        "error",
+        "webhook auth reads the signature and the signed timestamp from the same header",
+        "Give `timestamp_header` its own header (e.g. X-Timestamp); combined headers (t=…,v1=…) are not supported.",
+    ),
     # --- project (SL05x) ---
     Code(
         "SL050",

@@ -115,7 +115,16 @@ def export_git(ref: str, path: Path, tmp: Path, runner: Runner) -> Path:
     folder = (root or path).resolve()
     if folder.is_file():
         folder = folder.parent
-    prefix = runner(["git", "rev-parse", "--show-prefix"], folder).decode().strip()
+    try:
+        prefix = runner(["git", "rev-parse", "--show-prefix"], folder).decode().strip()
+    except UsageError as exc:
+        if "not a git repository" not in str(exc) and "cannot run git" not in str(exc):
+            raise
+        where = "is not in a git repository" if "not a git repository" in str(exc) else "cannot be read with git"
+        raise UsageError(
+            f"{folder} {where}, so there is no git:{ref} to compare with; give the deployed project's folder "
+            f"instead: syncline plan {path} --against DIR"
+        ) from None
     archive = runner(["git", "archive", "--format=tar", ref], folder)
     target = tmp / "against"
     target.mkdir()

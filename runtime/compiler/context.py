@@ -39,6 +39,13 @@ class CheckContext:
     def named(self, kind: str) -> dict[str, ParsedDocument]:
         return self.by_kind.get(kind, {})
 
+    def broken(self, kind: str, name: str | None = None) -> bool:
+        """Whether a document of `kind` (named `name`; any, when None) was reported as unparsable:
+        a reference to it is not reported again as unknown."""
+        if name is None:
+            return any(k in (kind, "") for k, _ in self.docs.broken)
+        return any(k in (kind, "") and n in (name, "") for k, n in self.docs.broken)
+
     def report(
         self,
         doc: ParsedDocument,

@@ -7,6 +7,7 @@ its folder.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,9 @@ class ProjectDocuments:
     documents: list[ParsedDocument] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    # (kind, name) of documents that were reported and could not be parsed ("" when unknown): checks
+    # do not report references to them as unknown — one root cause, one error
+    broken: set[tuple[str, str]] = field(default_factory=set)
 
     def of_kind(self, kind: str) -> list[ParsedDocument]:
         return [d for d in self.documents if d.kind == kind]
@@ -150,10 +154,34 @@ def _parse_files(
             docs = load_file(file, display_path=shown)
         except YamlLoadError as exc:
             result.diagnostics.extend(exc.diagnostics)
+            result.broken.update(_declared_in_text(file))
             continue
         for doc in docs:
             model, diags = parse_document(doc, kinds)
             result.diagnostics.extend(diags)
             if model is not None:
                 parsed.append(model)
+            elif isinstance(doc.data, dict):
+                kind, name = doc.data.get("kind"), doc.data.get("name")
+                result.broken.add((str(kind or ""), str(name or "")))
+            else:
+                result.broken.add(("", ""))
     return parsed
+
+
+_TOP_KEY_RE = re.compile(r"^(kind|name):[ \t]*['\"]?([^'\"#\n]*?)['\"]?[ \t]*(?:#.*)?$", re.MULTILINE)
+
+
+def _declared_in_text(file: Path) -> set[tuple[str, str]]:
+    """The (kind, name) pairs a file that is not valid YAML seems to declare, read from its top-level
+    `kind:` and `name:` lines (per `---` document); ("", "") when nothing can be read."""
+    try:
+        text = file.read_text(encoding="utf-8", errors="replace")[:1_000_000]
+    except OSError:
+        return {("", "")}
+    found: set[tuple[str, str]] = set()
+    for part in re.split(r"(?m)^---[ \t]*$", text):
+        keys = {m.group(1): m.group(2).strip() for m in _TOP_KEY_RE.finditer(part)}
+        if keys:
+            found.add((keys.get("kind", ""), keys.get("name", "")))
+    return found or {("", "")}

@@ -62,6 +62,8 @@ def check_call(ctx: CheckContext, doc: ParsedDocument, target: str, loc: Loc) ->
         return
     connection = connections.get(connection_name)
     if connection is None:
+        if ctx.broken("Connection", connection_name):
+            return  # already reported where it is declared
         ctx.report(
             doc,
             "SL021",
@@ -83,7 +85,7 @@ def check_call(ctx: CheckContext, doc: ParsedDocument, target: str, loc: Loc) ->
 
 def check_connection_ref(ctx: CheckContext, doc: ParsedDocument, name: str, loc: Loc) -> None:
     connections = ctx.named("Connection")
-    if name not in connections:
+    if name not in connections and not ctx.broken("Connection", name):
         ctx.report(doc, "SL021", f"unknown connection {name!r}", loc, hint=did_you_mean(name, connections))
 
 
@@ -170,7 +172,8 @@ def check_flow_references(ctx: CheckContext, doc: ParsedDocument) -> None:
             check_call(ctx, doc, step.call, (*loc, "call"))
         elif isinstance(step, MapStep):
             target = resolve_mapping(ctx, step.map)
-            if target is None:
+            broken = ctx.broken("Mapping", None if step.map.endswith(MAPPING_SUFFIXES) else step.map)
+            if target is None and not broken:
                 ctx.report(
                     doc,
                     "SL022",
@@ -185,7 +188,9 @@ def check_flow_references(ctx: CheckContext, doc: ParsedDocument) -> None:
             check_schema_ref(ctx, doc, schema, (*loc, "validate"))
         elif isinstance(step, TransitionStep):
             machine = machines.get(step.transition.machine)
-            if machine is None:
+            if machine is None and ctx.broken("StateMachine", step.transition.machine):
+                pass  # already reported where it is declared
+            elif machine is None:
                 ctx.report(
                     doc,
                     "SL025",
@@ -202,7 +207,7 @@ def check_flow_references(ctx: CheckContext, doc: ParsedDocument) -> None:
                     hint=did_you_mean(step.transition.to, machine.model.states()),
                 )
         elif isinstance(step, SubflowStep):
-            if step.flow not in flows:
+            if step.flow not in flows and not ctx.broken("Flow", step.flow):
                 ctx.report(
                     doc,
                     "SL029",
@@ -266,7 +271,7 @@ def check_template_path(ctx: CheckContext, doc: ParsedDocument, relative: str, l
 
 def check_flowtest_references(ctx: CheckContext, doc: ParsedDocument) -> None:
     flows = ctx.named("Flow")
-    if doc.model.flow not in flows:
+    if doc.model.flow not in flows and not ctx.broken("Flow", doc.model.flow):
         ctx.report(
             doc,
             "SL029",
@@ -321,7 +326,7 @@ def check_connections(ctx: CheckContext) -> None:
                         ("operations", op_name, field_name),
                         hint="use :name placeholders and pass values in `params`",
                     )
-        if name not in used and ctx.named("Flow"):
+        if name not in used and ctx.named("Flow") and not ctx.broken("Flow"):
             ctx.report(doc, "SL051", f"connection {name!r} is not used by any flow", ("name",))
 
 

@@ -10,7 +10,7 @@ from runtime.compiler.context import CheckContext
 from runtime.compiler.walk import iter_steps
 from runtime.http_headers import literal_header_problem
 from runtime.spec.documents import ParsedDocument
-from runtime.spec.flow import EmitStep, EventTrigger, RespondStep, ScheduleTrigger, WebhookTrigger
+from runtime.spec.flow import EmitStep, EventTrigger, RespondStep, ScheduleTrigger, WebhookSpec, WebhookTrigger
 from runtime.spec.governance import Policy
 from runtime.triggers.schedule import ScheduleError, cron_trigger, zone
 
@@ -37,6 +37,7 @@ def check_triggers(ctx: CheckContext) -> None:
             if spec.path.startswith(RESERVED_PREFIXES):
                 ctx.report(doc, "SL044", f"webhook path {spec.path!r} is reserved for the service itself", loc)
                 continue
+            _check_webhook_auth_headers(ctx, doc, spec)
             key = (spec.method, _shape(spec.path))
             other = seen.get(key)
             if other is not None:
@@ -58,6 +59,23 @@ def check_triggers(ctx: CheckContext) -> None:
     _check_policy_windows(ctx)
     _check_event_triggers(ctx)
     _check_respond_headers(ctx)
+
+
+def _check_webhook_auth_headers(ctx: CheckContext, doc: ParsedDocument, spec: WebhookSpec) -> None:
+    """The signature and the signed timestamp need headers of their own (SL046): with one header for
+    both, every delivery would fail verification."""
+    auth = spec.auth
+    if auth is None or auth.timestamp_header is None:
+        return
+    if auth.timestamp_header.strip().lower() == auth.header.strip().lower():
+        ctx.report(
+            doc,
+            "SL046",
+            f"webhook auth reads the signature and the timestamp from the same header {auth.header!r}",
+            ("trigger", "webhook", "auth", "timestamp_header"),
+            hint="give the timestamp its own header (e.g. X-Timestamp); a combined header such as "
+            "Stripe-Signature (t=…,v1=…) is not supported",
+        )
 
 
 def _check_respond_headers(ctx: CheckContext) -> None:
@@ -87,6 +105,8 @@ def _check_policy_windows(ctx: CheckContext) -> None:
 
 
 def _check_event_triggers(ctx: CheckContext) -> None:
+    if ctx.broken("Flow"):
+        return  # the flow that emits the event may be the one already reported as invalid
     emitted: set[str] = set()
     for doc in ctx.named("Flow").values():
         for ref in iter_steps(doc.model):

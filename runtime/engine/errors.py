@@ -120,9 +120,13 @@ def classify(exc: BaseException) -> StepFailed | BusinessException | RunFiltered
     if isinstance(exc, TimeoutError):
         return StepFailed("the step timed out", error_class="retriable", reason="timeout")
     if isinstance(exc, ExpressionError):
+        from runtime.expr.errors import LimitError, RenderError
         from runtime.mappings import MappingError
 
-        return StepFailed(str(exc), reason="mapping" if isinstance(exc, MappingError) else "expression")
+        if isinstance(exc, MappingError):
+            return StepFailed(str(exc), reason="mapping")
+        # `expression_limit`: a bound was exceeded (a number too large, the render's time budget, ...)
+        return StepFailed(str(exc), reason=exc.reason if isinstance(exc, RenderError | LimitError) else "expression")
     if isinstance(exc, SynclineError):
         return StepFailed(str(exc), reason="error")
     return StepFailed(f"internal error: {type(exc).__name__}: {exc}", reason="internal")

@@ -749,10 +749,9 @@ class CodeGen:
             seq = self.expr(node.node, scope, depth)  # type: ignore[arg-type]
         finally:
             self._no_walrus -= 1
-        if self._loop_depth:
-            self.needs_state = True
-            return f"_itlc(_rs, {seq}, {self.const(what)})"
-        return f"_itl({seq}, {self.const(what)})"
+        # the render's time budget is checked before the loop and every few items of a long list
+        self.needs_state = True
+        return f"_itlc(_rs, {seq}, {self.const(what)})"
 
     def _literal_arg(self, node: nodes.Filter, what: str, example: str) -> nodes.Node:
         if len(node.args) != 1 or node.kwargs or node.dyn_args or node.dyn_kwargs:

@@ -11,6 +11,7 @@ import decimal
 from decimal import Decimal
 
 from runtime.errors import ExpressionError
+from runtime.expr.errors import LimitError
 
 ROUNDING_MODES: dict[str, str] = {
     "half_up": decimal.ROUND_HALF_UP,
@@ -39,15 +40,42 @@ def to_decimal(value: object, what: str = "value") -> Decimal:
         try:
             d = Decimal(value.strip())
         except decimal.InvalidOperation:
-            raise ExpressionError(f"{what}: {value!r} is not a number") from None
+            raise ExpressionError(f"{what}: {short_text(value)} is not a number") from None
         if not d.is_finite():
-            raise ExpressionError(f"{what}: {value!r} is not a finite number")
+            raise ExpressionError(f"{what}: {short_text(value)} is not a finite number")
         return d
     if isinstance(value, bool) or value is None:
         raise ExpressionError(f"{what}: expected a number, got {type_name(value)}")
     if isinstance(value, int):
         return Decimal(int(value))
     raise ExpressionError(f"{what}: expected a number, got {type_name(value)}")
+
+
+def to_int(d: Decimal, what: str, max_digits: int) -> int:
+    """`int(d)` (truncated toward zero) for a finite decimal of at most `max_digits` integer digits.
+
+    A larger one is refused before converting: `int(Decimal('1E+999999999'))` would build a
+    415 MB integer in one uninterruptible step, and no integer of more digits can be written out."""
+    if not d.is_finite():
+        raise ExpressionError(f"{what}: {short_number(d)} is not a finite number")
+    if d.adjusted() >= max_digits:
+        raise LimitError(
+            f"{what}: the number {short_number(d)} is too large to convert to an integer "
+            f"(more than {max_digits} digits)"
+        )
+    return int(d)
+
+
+def short_number(d: Decimal) -> str:
+    """Text of a number for an error message, cut to 40 characters (`1E+999999999`, `99999...`)."""
+    text = format_decimal(d)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def short_text(value: object) -> str:
+    """`repr` of a value for an error message, cut to 40 characters."""
+    r = repr(value)
+    return r if len(r) <= 40 else r[:37] + "..."
 
 
 def quantum(places: int) -> Decimal:
@@ -73,7 +101,7 @@ def round_money(value: object, places: int = 2, mode: str = "half_up") -> Decima
     try:
         return d.quantize(quantum(places), rounding=rounding)
     except decimal.InvalidOperation:
-        raise ExpressionError(f"round_money: {d} has too many digits to round to {places} places") from None
+        raise LimitError(f"round_money: {short_number(d)} has too many digits to round to {places} places") from None
 
 
 def format_decimal(d: Decimal) -> str:

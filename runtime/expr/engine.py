@@ -25,7 +25,7 @@ from typing import Any
 from runtime.errors import ExpressionError, SynclineError
 from runtime.expr import ops
 from runtime.expr.codegen import CodeGen, Generated, Loc, Ref, single_expression
-from runtime.expr.errors import CompileError, RenderError
+from runtime.expr.errors import CompileError, LimitError, RenderError
 from runtime.expr.limits import Limits
 from runtime.expr.parsing import JinjaParser
 from runtime.expr.registry import Registry, default_registry
@@ -87,6 +87,7 @@ class Compiled:
         if isinstance(exc, RenderError):
             return exc
         loc = self._where(exc.__traceback__)
+        reason = "expression_limit" if isinstance(exc, LimitError | decimal.Overflow | MemoryError) else "expression"
         if isinstance(exc, ExpressionError):
             message = str(exc)
         elif isinstance(exc, ZeroDivisionError | decimal.DivisionByZero):
@@ -105,8 +106,8 @@ class Compiled:
             message = f"{type(exc).__name__}: {exc}"
         if loc is None:
             src = self.source if isinstance(self.source, str) else None
-            return RenderError(message, source=src, path=(self.name,) if self.kind == "template" else ())
-        return RenderError(message, source=loc.source, path=loc.path, line=loc.line)
+            return RenderError(message, source=src, path=(self.name,) if self.kind == "template" else (), reason=reason)
+        return RenderError(message, source=loc.source, path=loc.path, line=loc.line, reason=reason)
 
 
 class _LRU:

@@ -5,10 +5,14 @@
     │   └── SandboxViolation  ... because it tries to leave the sandbox (also a SandboxError)
     └── ExpressionError
         ├── SandboxError
+        ├── LimitError        a value or the render went past a bound of `Limits` (reason `expression_limit`)
         └── RenderError       an expression failed while evaluating; names the source and where
 
 Python exceptions raised while evaluating (TypeError, ZeroDivisionError, decimal.InvalidOperation,
 RecursionError, ...) never leak: `Compiled.render` translates them into `RenderError`.
+A `RenderError` has a stable `reason` for the step's error: `expression_limit` when a bound was
+exceeded (a number too large to convert, a string or list too long, the time budget used up),
+`expression` for everything else (bad data, a failing filter).
 """
 
 from __future__ import annotations
@@ -66,14 +70,26 @@ class SandboxViolation(CompileError, SandboxError):
     """The expression tries to reach Python internals or a function that is not allow-listed."""
 
 
-class RenderError(ExpressionError):
-    """An expression failed while evaluating. `source` is the expression, `path` where it sits."""
+class LimitError(ExpressionError):
+    """A value or the render went past a bound of `Limits`: refused before the costly work is done."""
 
-    def __init__(self, message: str, *, source: str | None = None, path: Path = (), line: int = 0) -> None:
+    reason = "expression_limit"
+
+
+class RenderError(ExpressionError):
+    """An expression failed while evaluating. `source` is the expression, `path` where it sits.
+
+    `reason` is the stable code of the failure: `expression_limit` when a bound was exceeded,
+    else `expression`."""
+
+    def __init__(
+        self, message: str, *, source: str | None = None, path: Path = (), line: int = 0, reason: str = "expression"
+    ) -> None:
         self.message = message
         self.source = source
         self.path = path
         self.line = line
+        self.reason = reason
         super().__init__(message)
 
     def __str__(self) -> str:

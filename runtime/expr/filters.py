@@ -3,8 +3,10 @@
 Each filter is a plain function over JSON values. String filters return null for null input (so a
 missing field stays missing instead of becoming the text "None") and keep a `Secret` a `Secret`.
 Filters that build large results or iterate take the render state first: they check the size
-limit before building and the time budget while iterating. Regular expressions run on the
-`regex` module with the render's remaining time as timeout (no catastrophic backtracking hangs).
+limit before building (a list or object is measured before it is written as JSON, a decimal's
+size before it becomes an integer) and the time budget while iterating (every `CHECK_EVERY`
+items). Regular expressions run on the `regex` module with the render's remaining time as timeout
+(no catastrophic backtracking hangs), and a replacement is sized as it is built.
 """
 
 from __future__ import annotations
@@ -24,15 +26,15 @@ import regex  # type: ignore[import-untyped]
 
 from runtime.errors import ExpressionError
 from runtime.expr import ops
-from runtime.expr.decimals import round_money, to_decimal, type_name
-from runtime.expr.errors import CompileError
+from runtime.expr.decimals import round_money, short_text, to_decimal, type_name
+from runtime.expr.errors import CompileError, LimitError
 from runtime.expr.jsonpath import JSONPath, PathCompiler
 from runtime.expr.jsonvalues import dumps, loads
 from runtime.expr.registry import Spec
 from runtime.expr.secrets import Secret
 
 State = ops.RenderState
-_CHECK_EVERY = 4096
+_CHECK_EVERY = ops.CHECK_EVERY
 
 
 # --------------------------------------------------------------------------- helpers
@@ -93,8 +95,9 @@ def _sort_key(case_sensitive: bool, getter: Callable[[Any], Any] | None) -> Call
     return key
 
 
-def _hashable(v: Any) -> Any:
+def _hashable(state: State, v: Any) -> Any:
     if isinstance(v, dict | list | tuple):
+        state.check_json(v, "an item")
         return dumps(v, sort_keys=True)
     if isinstance(v, bool):
         return ("bool", v)
@@ -143,9 +146,12 @@ def replace(state: State, value: Any, old: str, new: str, count: int | None = No
         return None
     s = _text(value, "replace")
     old, new = _text(old, "replace"), _text(new, "replace")
+    if count is not None and (type(count) is not int):
+        raise ExpressionError(f"replace: count must be an integer, got {type_name(count)}")
     n = s.count(old) if old else len(s) + 1
     if count is not None and count >= 0:
         n = min(n, count)
+        count = n
     if len(s) + n * (len(new) - len(old)) > state.limits.max_string:
         raise ExpressionError(f"replace: result would exceed the limit of {state.limits.max_string} characters")
     out = s.replace(old, new, -1 if count is None else count)
@@ -220,7 +226,13 @@ def join(state: State, value: Any, d: str = "", attribute: Any = None) -> str:
     if attribute is not None:
         get = _path_getter(attribute, "join")
         items = [get(x) for x in items]
-    parts = [x if type(x) is str else state.to_text(x) for x in items]
+    tick = _ticker(state)
+    parts = []
+    for i, x in enumerate(items):
+        if type(x) is not str:
+            tick(i)
+            x = state.to_text(x)
+        parts.append(x)
     sep = _text(d, "join")
     total = sum(len(p) for p in parts) + len(sep) * max(len(parts) - 1, 0)
     if total > state.limits.max_string:
@@ -231,10 +243,12 @@ def join(state: State, value: Any, d: str = "", attribute: Any = None) -> str:
     return out
 
 
-def list_(value: Any) -> list[Any]:
+def list_(state: State, value: Any) -> list[Any]:
     """A list: a list as is (copied), an object's keys, a string's characters; null → []."""
     if value is None:
         return []
+    if isinstance(value, str):
+        state.check_items(len(value), "list")
     if isinstance(value, list | tuple | str | Mapping):
         return list(value)
     raise ExpressionError(f"list: cannot make a list of {type_name(value)}")
@@ -261,8 +275,10 @@ def unique(state: State, value: Any, case_sensitive: bool = False, attribute: An
     key = _sort_key(case_sensitive, getter)
     seen: set[Any] = set()
     out = []
-    for item in items:
-        k = _hashable(key(item))
+    tick = _ticker(state)
+    for i, item in enumerate(items):
+        tick(i)
+        k = _hashable(state, key(item))
         if k not in seen:
             seen.add(k)
             out.append(item)
@@ -361,11 +377,13 @@ def groupby(
     state.check()
     get = _path_getter(attribute, "groupby")
     groups: dict[Any, dict[str, Any]] = {}
-    for item in items_:
+    tick = _ticker(state)
+    for i, item in enumerate(items_):
+        tick(i)
         g = get(item)
         if g is None:
             g = default
-        k = _hashable(g.lower() if isinstance(g, str) and not case_sensitive else g)
+        k = _hashable(state, g.lower() if isinstance(g, str) and not case_sensitive else g)
         if k not in groups:
             groups[k] = {"grouper": g, "list": []}
         groups[k]["list"].append(item)
@@ -423,24 +441,30 @@ def round_(value: Any, precision: int = 0, method: str = "common") -> Decimal:
     return round_money(value, precision, modes[method])
 
 
-def int_(value: Any, default: Any = None, base: int = 10) -> Any:
-    """Convert to an integer (decimals are truncated; '42' → 42). Unconvertible → `default`, else an error."""
+def int_(state: State, value: Any, default: Any = None, base: int = 10) -> Any:
+    """Convert to an integer (decimals are truncated; '42' → 42). Unconvertible → `default`, else an error.
+    A number beyond the integer limit (4,300 digits; `1e999999999`) is an error even with a default."""
     try:
         if isinstance(value, bool):
             return int(value)
         if isinstance(value, int):
             return value
         if isinstance(value, Decimal | float):
-            return int(to_decimal(value))
+            return state.to_int(to_decimal(value), "int")
         if isinstance(value, str):
             s = value.strip()
             try:
-                return int(s, base)
+                n = int(s, base)
             except ValueError:
                 if base != 10:
                     raise
-                return int(to_decimal(s))
-    except (ValueError, ExpressionError, ArithmeticError):
+                return state.to_int(to_decimal(s), "int")
+            if n.bit_length() > state.limits.max_int_bits:
+                raise LimitError(f"int: {short_text(value)} is too large for an integer")
+            return n
+    except LimitError:
+        raise
+    except (ValueError, TypeError, ExpressionError, ArithmeticError):
         pass
     if default is not None:
         return default
@@ -472,6 +496,7 @@ def _short(value: Any) -> str:
 
 def tojson(state: State, value: Any, indent: Any = None) -> str:
     """Compact JSON text of a value (decimals exact); `indent=2` pretty-prints."""
+    state.check_json(value, "tojson: the JSON text")
     try:
         text = dumps(value, pretty=bool(indent))
     except (TypeError, ValueError) as exc:
@@ -492,10 +517,10 @@ def fromjson(value: Any) -> Any:
 def urlencode(state: State, value: Any) -> str:
     """Percent-encode a string for a URL; an object becomes `a=1&b=x`."""
     if isinstance(value, Mapping):
-        pairs = [(ops._to_text_basic(k), ops._to_text_basic(v)) for k, v in value.items()]
+        pairs = [(state.to_text(k), state.to_text(v)) for k, v in value.items()]
         out = urllib.parse.urlencode(pairs)
     elif isinstance(value, list | tuple):
-        out = urllib.parse.urlencode([(ops._to_text_basic(k), ops._to_text_basic(v)) for k, v in value])
+        out = urllib.parse.urlencode([(state.to_text(k), state.to_text(v)) for k, v in value])
     elif value is None:
         return ""
     else:
@@ -566,18 +591,46 @@ def regex_replace(
     if value is None:
         return None
     rx = _pattern(pattern, ignorecase, "regex_replace")
+    text, template = _text(value, "regex_replace"), _text(replacement, "regex_replace")
+    if type(count) is not int:
+        raise ExpressionError(f"regex_replace: count must be an integer, got {type_name(count)}")
     try:
-        out = rx.sub(
-            _text(replacement, "regex_replace"),
-            _text(value, "regex_replace"),
-            count=count,
-            timeout=state.remaining(),
-        )
+        # every match may become the whole replacement: when that could pass the size limit, the
+        # replacement is expanded match by match and the size counted as it grows
+        worst = len(text) + (len(text) + 1) * len(template)
+        if worst > state.limits.max_string or "\\" in template:
+            sized = _SizedReplacement(state, template, len(text))
+            out = rx.sub(sized, text, count=max(count, 0), timeout=state.remaining())
+        else:
+            out = rx.sub(template, text, count=max(count, 0), timeout=state.remaining())
     except TimeoutError:
         raise ExpressionError("regex_replace: the regular expression took too long") from None
     except (regex.error, IndexError) as exc:
         raise ExpressionError(f"regex_replace: {exc}") from None
     return _keep(value, state.check_size(out))
+
+
+class _SizedReplacement:
+    """A `sub` replacement that expands the template per match and stops past the size limit."""
+
+    __slots__ = ("_added", "_limit", "_matches", "_state", "_template")
+
+    def __init__(self, state: State, template: str, base: int) -> None:
+        self._state, self._template = state, template
+        self._limit = state.limits.max_string - base
+        self._added = self._matches = 0
+
+    def __call__(self, match: Any) -> str:
+        out: str = match.expand(self._template)
+        self._added += len(out) - (match.end() - match.start())
+        if self._added > self._limit:
+            raise LimitError(
+                f"regex_replace: result would exceed the limit of {self._state.limits.max_string} characters"
+            )
+        self._matches += 1
+        if not self._matches % ops.CHECK_EVERY:
+            self._state.check()
+        return out
 
 
 def regex_match(state: State, value: Any, pattern: Any, ignorecase: bool = False) -> bool:
@@ -785,12 +838,10 @@ def builtin_filters(paths: PathCompiler) -> dict[str, Spec]:
         "count": length,
         "first": first,
         "last": last,
-        "list": list_,
         "reverse": reverse,
         "abs": abs_,
         "round": round_,
         "round_money": round_money,
-        "int": int_,
         "decimal": decimal_,
         "float": decimal_,
         "items": items,
@@ -805,6 +856,8 @@ def builtin_filters(paths: PathCompiler) -> dict[str, Spec]:
         "parse_date": parse_date,
     }
     stateful: dict[str, Callable[..., Any]] = {
+        "int": int_,
+        "list": list_,
         "replace": replace,
         "string": string,
         "join": join,

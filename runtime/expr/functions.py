@@ -22,6 +22,7 @@ from typing import Any
 
 from runtime.errors import ExpressionError
 from runtime.expr.decimals import type_name
+from runtime.expr.errors import LimitError
 from runtime.expr.ops import RenderState
 from runtime.expr.registry import Spec
 from runtime.expr.secrets import Secret
@@ -60,7 +61,11 @@ def range_(state: RenderState, *args: Any) -> list[int]:
     if len(args) == 3 and args[2] == 0:
         raise ExpressionError("range() step cannot be zero")
     r = range(*args)
-    state.check_items(len(r), "range()")
+    try:
+        n = len(r)
+    except OverflowError:  # more items than a machine integer counts
+        raise LimitError(f"range() would build more than the limit of {state.limits.max_items} items") from None
+    state.check_items(n, "range()")
     state.check()
     return list(r)
 

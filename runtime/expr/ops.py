@@ -3,25 +3,30 @@
 Generated functions see only the names `namespace(limits)` returns (plus their constants), never
 Python's builtins. Every helper works on JSON values (dict, list, str, int, Decimal, bool, None):
 a lookup on anything else yields None, so no Python attribute of any object is reachable.
-Bounds from `Limits` are checked *before* the work (a string repetition is sized first).
+Bounds from `Limits` are checked *before* the work (a string repetition is sized first, a huge
+decimal is refused before it becomes an integer, a value is measured before it is written as JSON)
+and raise `LimitError`; loops check the render's time budget as they go.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import decimal
-import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
 from runtime.errors import ExpressionError
-from runtime.expr.decimals import format_decimal, type_name
+from runtime.expr.decimals import format_decimal, short_number, to_int, type_name
+from runtime.expr.errors import LimitError
 from runtime.expr.jsonvalues import dumps
 from runtime.expr.limits import Limits
 from runtime.expr.secrets import Secret
 
-_monotonic = time.monotonic
+CHECK_EVERY = 16
+"""Loops over items check the time budget every this many items (each item's work is bounded)."""
+_MAX_STRING = Limits().max_string
+_MAX_INDEX_DIGITS = 19  # no list is longer than 10**19 items: a larger index is simply out of range
 
 
 def getattr_(obj: Any, key: Any) -> Any:
@@ -48,7 +53,9 @@ def getitem(obj: Any, key: Any) -> Any:
                 return obj[key]
             except IndexError:
                 return None
-        if type(key) is Decimal and key == key.to_integral_value():
+        if type(key) is Decimal and key.is_finite() and key == key.to_integral_value():
+            if key.adjusted() >= _MAX_INDEX_DIGITS:  # refused before int() builds a huge integer
+                return None
             try:
                 return obj[int(key)]
             except IndexError:
@@ -128,10 +135,62 @@ def iter_items(value: Any, what: str) -> list[Any] | tuple[Any, ...]:
     raise ExpressionError(f"{what} expects a list, got {type_name(value)}")
 
 
-def iter_items_checked(state: RenderState, value: Any, what: str) -> list[Any] | tuple[Any, ...]:
-    """`iter_items` inside an outer loop: checks the time budget first."""
+def iter_items_checked(state: RenderState, value: Any, what: str) -> Iterator[Any] | list[Any] | tuple[Any, ...]:
+    """`iter_items` for `map_each` and `sum_of`: checks the time budget first, and every
+    `CHECK_EVERY` items of a longer list."""
     state.check()
-    return iter_items(value, what)
+    items = iter_items(value, what)
+    if len(items) <= CHECK_EVERY:
+        return items
+    return _checked(state, items)
+
+
+def _checked(state: RenderState, items: list[Any] | tuple[Any, ...]) -> Iterator[Any]:
+    check = state.check
+    for i, item in enumerate(items):
+        if not i % CHECK_EVERY:
+            check()
+        yield item
+
+
+def json_size(value: Any, limit: int) -> int:
+    """How long `value` is at least when written as JSON, counted until the count passes `limit`.
+
+    A value shared several times counts each time, as it is written (`[big] * 1000` is a thousand
+    copies), so measuring takes at most about `limit` steps however the value was built."""
+    total = 0
+    stack = [value]
+    pop, extend = stack.pop, stack.extend
+    while stack:
+        v = pop()
+        t = type(v)
+        if t is str or isinstance(v, str):
+            total += len(v) + 2
+        elif t is list or t is tuple or isinstance(v, list | tuple):
+            total += len(v) + 1
+            extend(v)
+        elif isinstance(v, Mapping):
+            total += 2 * len(v) + 1
+            for k in v:
+                total += len(k) + 2 if isinstance(k, str) else 3
+            extend(v.values())
+        elif t is Decimal:
+            total += len(str(v))
+        elif t is int:
+            total += v.bit_length() * 3 // 10 + 1
+        else:
+            total += 1
+        if total > limit:
+            return total
+    return total
+
+
+def check_json_size(value: Any, limit: int, what: str) -> None:
+    """Refuse (before writing it) a list or object whose JSON text would be longer than `limit`."""
+    if isinstance(value, Mapping | list | tuple):
+        n = json_size(value, limit)
+        if n > limit:
+            raise LimitError(f"{what} would be more than {limit} characters long (the limit)")
 
 
 def unpack(value: Any, n: int) -> list[Any] | tuple[Any, ...]:
@@ -255,7 +314,7 @@ def pos(a: Any) -> Any:
     raise ExpressionError(f"cannot apply unary + to {type_name(a)}")
 
 
-def _to_text_basic(value: Any) -> str:
+def _to_text_basic(value: Any, limit: int = _MAX_STRING) -> str:
     t = type(value)
     if t is str:
         return value  # type: ignore[no-any-return]
@@ -264,7 +323,12 @@ def _to_text_basic(value: Any) -> str:
     if t is bool:
         return "true" if value else "false"
     if t is int:
-        return str(value)
+        try:
+            return str(value)
+        except ValueError:  # more digits than Python writes (4300)
+            raise LimitError(
+                f"an integer of about {value.bit_length() * 3 // 10} digits is too long to write"
+            ) from None
     if t is Decimal:
         return format_decimal(value)
     if isinstance(value, str):
@@ -274,6 +338,7 @@ def _to_text_basic(value: Any) -> str:
     if isinstance(value, _dt.datetime | _dt.date | _dt.time):
         return value.isoformat()
     if isinstance(value, Mapping | list | tuple):
+        check_json_size(value, limit, f"the {type_name(value)} as text")
         return dumps(value)
     raise ExpressionError(f"cannot render {type(value).__name__} as text")
 
@@ -288,32 +353,43 @@ class RenderState:
         self.ctx = ctx
         self.limits = limits
         self.registry = registry
-        self.deadline = _monotonic() + limits.time_budget
+        self.deadline = limits.clock() + limits.time_budget
         self._bufs: list[list[str]] = []
         self._written = 0
 
     def check(self) -> None:
-        """Raise once the render has used up its time budget."""
-        if _monotonic() > self.deadline:
-            raise ExpressionError(f"render exceeded its time budget of {self.limits.time_budget:g} s")
+        """Raise `LimitError` once the render has used up its time budget."""
+        if self.limits.clock() > self.deadline:
+            raise self._over_budget()
 
     def remaining(self) -> float:
-        left = self.deadline - _monotonic()
+        left = self.deadline - self.limits.clock()
         if left <= 0:
-            raise ExpressionError(f"render exceeded its time budget of {self.limits.time_budget:g} s")
+            raise self._over_budget()
         return left
+
+    def _over_budget(self) -> LimitError:
+        return LimitError(f"render exceeded its time budget of {self.limits.time_budget:g} s")
 
     def check_size(self, text: str) -> str:
         if len(text) > self.limits.max_string:
-            raise ExpressionError(f"string of {len(text)} characters exceeds the limit of {self.limits.max_string}")
+            raise LimitError(f"string of {len(text)} characters exceeds the limit of {self.limits.max_string}")
         return text
 
     def check_items(self, n: int, what: str) -> None:
         if n > self.limits.max_items:
-            raise ExpressionError(f"{what} would build {n} items, more than the limit of {self.limits.max_items}")
+            raise LimitError(f"{what} would build {n} items, more than the limit of {self.limits.max_items}")
+
+    def check_json(self, value: Any, what: str) -> None:
+        """Refuse a list or object whose JSON text would exceed `max_string`, before writing it."""
+        check_json_size(value, self.limits.max_string, what)
+
+    def to_int(self, d: Decimal, what: str) -> int:
+        """A decimal as an integer, refused (before converting) beyond `max_int_digits`."""
+        return to_int(d, what, self.limits.max_int_digits)
 
     def to_text(self, value: Any) -> str:
-        return self.check_size(_to_text_basic(value))
+        return self.check_size(_to_text_basic(value, self.limits.max_string))
 
     def push(self) -> None:
         self._bufs.append([])
@@ -321,7 +397,7 @@ class RenderState:
     def write(self, text: str) -> None:
         self._written += len(text)
         if self._written > self.limits.max_string:
-            raise ExpressionError(f"output exceeds the limit of {self.limits.max_string} characters")
+            raise LimitError(f"output exceeds the limit of {self.limits.max_string} characters")
         self._bufs[-1].append(text)
 
     def pop(self) -> str:
@@ -339,14 +415,14 @@ def namespace(limits: Limits) -> dict[str, Any]:
     max_items = limits.max_items
     max_bits = limits.max_int_bits
 
-    def too_long(n: int) -> ExpressionError:
-        return ExpressionError(f"string of {n} characters would exceed the limit of {max_string}")
+    def too_long(n: int) -> LimitError:
+        return LimitError(f"string of {n} characters would exceed the limit of {max_string}")
 
-    def too_many(n: int) -> ExpressionError:
-        return ExpressionError(f"list of {n} items would exceed the limit of {max_items}")
+    def too_many(n: int) -> LimitError:
+        return LimitError(f"list of {n} items would exceed the limit of {max_items}")
 
-    def int_too_big() -> ExpressionError:
-        return ExpressionError(f"integer result would exceed {limits.max_int_digits} digits")
+    def int_too_big() -> LimitError:
+        return LimitError(f"integer result would exceed {limits.max_int_digits} digits")
 
     def add(a: Any, b: Any) -> Any:
         ta, tb = type(a), type(b)
@@ -393,7 +469,9 @@ def namespace(limits: Limits) -> dict[str, Any]:
         if type(b) is not int or not isinstance(a, str | list | tuple):
             x, y = _nums(a, b, "multiply")
             return mul(x, y)
-        n = len(a) * max(b, 0)
+        if b <= 0 or not a:
+            return a[:0] if isinstance(a, str) else []
+        n = len(a) * b
         if isinstance(a, str):
             if n > max_string:
                 raise too_long(n)
@@ -401,6 +479,10 @@ def namespace(limits: Limits) -> dict[str, Any]:
             return Secret(s) if type(a) is not str else s
         if n > max_items:
             raise too_many(n)
+        # the copies share their items: size what writing them out would take, not just their number
+        size = json_size(a, max_string) * b
+        if size > max_string:
+            raise LimitError(f"list repetition would be more than {max_string} characters as JSON (the limit)")
         return list(a) * b
 
     def div(a: Any, b: Any) -> Decimal:
@@ -437,11 +519,11 @@ def namespace(limits: Limits) -> dict[str, Any]:
             result: int = x**y
             return result
         if type(y) is Decimal and y == y.to_integral_value() and abs(y) > max_bits * 1000:
-            raise ExpressionError(f"exponent {y} is too large")
+            raise LimitError(f"exponent {short_number(y)} is too large")
         return Decimal(x) ** y
 
     def to_text(value: Any) -> str:
-        s = _to_text_basic(value)
+        s = _to_text_basic(value, max_string)
         if len(s) > max_string:
             raise too_long(len(s))
         return s

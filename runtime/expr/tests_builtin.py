@@ -12,7 +12,7 @@ from typing import Any
 
 from runtime.errors import ExpressionError
 from runtime.expr import ops
-from runtime.expr.decimals import type_name
+from runtime.expr.decimals import short_number, type_name
 from runtime.expr.registry import Spec
 
 
@@ -111,32 +111,35 @@ def falsy(value: Any) -> bool:
     return not value
 
 
-def _integral(value: Any, what: str) -> int:
+def _integral(state: ops.RenderState, value: Any, what: str) -> int:
+    """An integer value; a decimal with no fraction is converted, refused first when too large."""
     if isinstance(value, bool) or value is None:
         raise ExpressionError(f"{what}: expected an integer, got {type_name(value)}")
     if isinstance(value, int):
         return value
     if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
-        return int(value)
-    raise ExpressionError(f"{what}: expected an integer, got {value!r}")
+        return state.to_int(value, what)
+    if isinstance(value, Decimal):
+        raise ExpressionError(f"{what}: expected an integer, got {short_number(value)}")
+    raise ExpressionError(f"{what}: expected an integer, got {type_name(value)}")
 
 
-def even(value: Any) -> bool:
+def even(state: ops.RenderState, value: Any) -> bool:
     """True for even integers."""
-    return _integral(value, "even") % 2 == 0
+    return _integral(state, value, "even") % 2 == 0
 
 
-def odd(value: Any) -> bool:
+def odd(state: ops.RenderState, value: Any) -> bool:
     """True for odd integers."""
-    return _integral(value, "odd") % 2 == 1
+    return _integral(state, value, "odd") % 2 == 1
 
 
-def divisibleby(value: Any, num: Any) -> bool:
+def divisibleby(state: ops.RenderState, value: Any, num: Any) -> bool:
     """`x is divisibleby 3`."""
-    divisor = _integral(num, "divisibleby")
+    divisor = _integral(state, num, "divisibleby")
     if divisor == 0:
         raise ExpressionError("divisibleby: division by zero")
-    return _integral(value, "divisibleby") % divisor == 0
+    return _integral(state, value, "divisibleby") % divisor == 0
 
 
 def regex_match(state: ops.RenderState, value: Any, pattern: Any, ignorecase: bool = False) -> bool:
@@ -179,11 +182,10 @@ def builtin_tests() -> dict[str, Spec]:
         "in": in_,
         "truthy": truthy,
         "falsy": falsy,
-        "even": even,
-        "odd": odd,
-        "divisibleby": divisibleby,
     }
     out = {name: Spec(name, fn, doc=(fn.__doc__ or "").strip()) for name, fn in plain.items()}
+    for name, fn in (("even", even), ("odd", odd), ("divisibleby", divisibleby)):
+        out[name] = Spec(name, fn, doc=(fn.__doc__ or "").strip(), needs_state=True)
     out["regex_match"] = Spec(
         "regex_match",
         regex_match,

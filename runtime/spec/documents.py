@@ -9,15 +9,23 @@ value and, for unknown keys, a "did you mean" hint computed from the fields allo
 from __future__ import annotations
 
 import difflib
-import types
+import re
 import typing
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
-from pydantic import BaseModel, Tag, TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from runtime.errors import Diagnostic
 from runtime.plugins import ConnectorRegistry
+from runtime.spec.annotations import (
+    allowed_keys,
+    describe_members,
+    field_description,
+    is_tag,
+    union_label_at,
+    union_members,
+)
 from runtime.spec.common import Document as DocumentModel
 from runtime.spec.connection import ConnectionBase, connection_model
 from runtime.spec.flow import Flow
@@ -79,7 +87,7 @@ class DocumentKinds:
             self._adapters[kind] = TypeAdapter(model)
         self._connection_members: dict[str, type[BaseModel]] = {}
         union = connection_model(registry)
-        for member in _union_members(union):
+        for member in union_members(union):
             if isinstance(member, type) and issubclass(member, ConnectionBase):
                 type_field = member.model_fields.get("type")
                 if type_field is not None:
@@ -147,17 +155,16 @@ def translate_errors(exc: ValidationError, doc: Document, adapter: TypeAdapter[A
     diagnostics: list[Diagnostic] = []
     seen: set[tuple[Loc, str]] = set()
     root_type = _adapter_type(adapter)
-    for error in exc.errors(include_url=False):
+    for error in user_errors(exc.errors(include_url=False), root_type, doc.data):
         raw_loc = tuple(error["loc"])
-        loc = tuple(part for part in raw_loc if not _is_tag(part))
+        loc = tuple(part for part in raw_loc if not is_tag(part))
         etype = error["type"]
         if (loc, etype) in seen:
             continue
         seen.add((loc, etype))
-        # an error inside a union member when another member's tag was chosen is noise; skip
         code = _CODE_BY_ERROR.get(etype, "SL012")
         field = format_loc(loc)
-        hint: str | None = None
+        hint: str | None = error.get("hint")
         if etype == "extra_forbidden":
             key = loc[-1] if loc else "?"
             allowed = allowed_keys(root_type, raw_loc[:-1])
@@ -173,10 +180,122 @@ def translate_errors(exc: ValidationError, doc: Document, adapter: TypeAdapter[A
             message = _kind_problem(etype, _data_at(doc.data, loc), field)
             line, col = doc.pos(loc, key=True)
         else:
-            message = f"{field}: {_clean_msg(error['msg'])}" if field else _clean_msg(error["msg"])
+            text = error["words"] if "words" in error else _clean_msg(error["msg"])
+            message = f"{field}: {text}" if field else text
             line, col = doc.pos(loc)
         diagnostics.append(Diagnostic.make(code, message, doc.path, line, col, hint))
     return diagnostics
+
+
+def user_errors(errors: list[Any], root_type: Any, data: Any) -> list[dict[str, Any]]:
+    """pydantic's errors restated where they are about a union or a fixed set of values (`on_error`,
+    `retry.on`, auth and pagination types): one error per place, saying what is allowed, in the
+    words of the document (`fail, continue, dead_letter, or {goto: …}`), never pydantic's member
+    labels (`on_error.GotoAction: Input should be a valid dictionary or instance of GotoAction`).
+    Errors inside the one member the value was meant for (a mapping given for `{goto: …}`, the
+    member a `type:` chose) are kept, at their place without the label."""
+    out: list[dict[str, Any]] = []
+    groups: dict[Loc, tuple[list[Any], list[tuple[str, dict[str, Any]]]]] = {}
+    for error in errors:
+        raw_loc = tuple(error["loc"])
+        split = union_label_at(root_type, raw_loc)
+        if split is None:
+            out.append(_reworded(dict(error), data))
+            continue
+        index, members = split
+        prefix = raw_loc[:index]
+        label = str(raw_loc[index])
+        unlabelled = {**error, "loc": prefix + raw_loc[index + 1 :]}
+        if prefix not in groups:
+            groups[prefix] = (members, [])
+            out.append({"group": prefix})  # keeps the group's place among the errors
+        groups[prefix][1].append((label, unlabelled))
+    result: list[dict[str, Any]] = []
+    for item in out:
+        if "group" not in item:
+            result.append(item)
+            continue
+        prefix = item["group"]
+        members, labelled = groups[prefix]
+        result.extend(_union_group(prefix, members, labelled, root_type, data))
+    return result
+
+
+def _union_group(
+    prefix: Loc, members: list[Any], labelled: list[tuple[str, dict[str, Any]]], root_type: Any, data: Any
+) -> list[dict[str, Any]]:
+    labels = list(dict.fromkeys(label for label, _ in labelled))
+    value = _data_at(data, tuple(p for p in prefix if not is_tag(p)))
+    chosen: str | None = labels[0] if len(labels) == 1 else None
+    if chosen is None and isinstance(value, dict):
+        models = {m.__name__ for m in members if isinstance(m, type) and issubclass(m, BaseModel)}
+        meant = [label for label in labels if label in models]
+        chosen = meant[0] if len(meant) == 1 else None
+    if chosen is not None:
+        return [_reworded(error, data) for label, error in labelled if label == chosen]
+    allowed = describe_members(members)
+    shown = _show_value(value)
+    words = f"{shown} is not allowed here; use {allowed}"
+    literals = [str(v) for m in members for v in typing.get_args(m) if typing.get_origin(m) is typing.Literal]
+    hint = _closest(value, literals) or field_description(root_type, prefix)
+    return [{"loc": prefix, "type": "union", "msg": words, "words": words, "hint": hint}]
+
+
+def _reworded(error: dict[str, Any], data: Any) -> dict[str, Any]:
+    """A fixed set of values (a `Literal`, a discriminator's tags) said as a list, with did-you-mean."""
+    ctx = error.get("ctx") or {}
+    if error["type"] == "literal_error":
+        options = _quoted_options(str(ctx.get("expected", "")))
+        value = error.get("input")
+        error["words"] = f"{_show_value(value)} is not one of: " + ", ".join(options)
+        error["hint"] = _closest(value, options)
+    elif error["type"] == "union_tag_invalid":
+        options = _quoted_options(str(ctx.get("expected_tags", "")))
+        key = str(ctx.get("discriminator", "")).strip("'")
+        tag = ctx.get("tag")
+        error["loc"] = (*tuple(error["loc"]), key)
+        error["words"] = f"{_show_value(tag)} is not one of: " + ", ".join(options)
+        error["hint"] = _closest(tag, options)
+    elif error["type"] in _EXPECTED:
+        error["words"] = f"expected {_EXPECTED[error['type']]}, got {_show_value(error.get('input'))}"
+    return error
+
+
+_EXPECTED = {
+    "string_type": "text",
+    "list_type": "a list (e.g. [a, b])",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "dict_type": "a mapping (key: value)",
+    "model_type": "a mapping (key: value)",
+    "model_attributes_type": "a mapping (key: value)",
+}
+
+
+def _closest(value: Any, options: list[str]) -> str | None:
+    """`did you mean …?` for a value close to (or the start of) one of `options`."""
+    if not isinstance(value, str):
+        return None
+    close = difflib.get_close_matches(value, options, n=1, cutoff=0.6)
+    if not close and value:
+        close = [o for o in options if o.startswith(value)][:1]
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+def _quoted_options(text: str) -> list[str]:
+    return [m.group(1) for m in re.finditer(r"'([^']*)'", text)]
+
+
+def _show_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "an empty value"
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _data_at(data: Any, loc: Loc) -> Any:
@@ -218,10 +337,6 @@ def _clean_msg(msg: str) -> str:
     return msg
 
 
-def _is_tag(part: Any) -> bool:
-    return isinstance(part, str) and (part.startswith("step.") or part.startswith("trigger."))
-
-
 def _suggest(word: str, options: typing.Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.5)
     return f" — did you mean {close[0]!r}?" if close else ""
@@ -229,86 +344,3 @@ def _suggest(word: str, options: typing.Iterable[str]) -> str:
 
 def _adapter_type(adapter: TypeAdapter[Any]) -> Any:
     return getattr(adapter, "_type", None)
-
-
-# ---------------------------------------------------------------------------- allowed-key walker
-
-
-def _union_members(annotation: Any) -> list[Any]:
-    annotation = _strip_annotated(annotation)
-    origin = typing.get_origin(annotation)
-    if origin in (Union, types.UnionType):
-        out: list[Any] = []
-        for arg in typing.get_args(annotation):
-            out.extend(_union_members(arg))
-        return out
-    return [annotation]
-
-
-def _strip_annotated(annotation: Any) -> Any:
-    while typing.get_origin(annotation) is typing.Annotated:
-        annotation = typing.get_args(annotation)[0]
-    return annotation
-
-
-def _tag_of(annotation: Any) -> str | None:
-    if typing.get_origin(annotation) is typing.Annotated:
-        for meta in annotation.__metadata__:
-            if isinstance(meta, Tag):
-                return meta.tag
-    return None
-
-
-def allowed_keys(annotation: Any, loc: Loc) -> set[str]:
-    """The keys a mapping at `loc` (a pydantic error location, tags included) may hold."""
-    current = [annotation]
-    for part in loc:
-        nxt: list[Any] = []
-        for ann in current:
-            nxt.extend(_step_into(ann, part))
-        current = nxt
-        if not current:
-            return set()
-    keys: set[str] = set()
-    for ann in current:
-        for member in _expand_unions(ann):
-            if isinstance(member, type) and issubclass(member, BaseModel):
-                for name, field in member.model_fields.items():
-                    keys.add(field.alias or name)
-    return keys
-
-
-def _expand_unions(annotation: Any) -> list[Any]:
-    base = _strip_annotated(annotation)
-    origin = typing.get_origin(base)
-    if origin in (Union, types.UnionType):
-        out: list[Any] = []
-        for arg in typing.get_args(base):
-            out.extend(_expand_unions(arg))
-        return out
-    return [base]
-
-
-def _step_into(annotation: Any, part: Any) -> list[Any]:
-    if _is_tag(part):
-        base = _strip_annotated(annotation)
-        for arg in typing.get_args(base) if typing.get_origin(base) in (Union, types.UnionType) else []:
-            if _tag_of(arg) == part:
-                return [_strip_annotated(arg)]
-        return [annotation]
-    out: list[Any] = []
-    for member in _expand_unions(annotation):
-        origin = typing.get_origin(member)
-        if isinstance(member, type) and issubclass(member, BaseModel):
-            for name, field in member.model_fields.items():
-                if part in (name, field.alias):
-                    out.append(field.annotation)
-        elif origin in (list, tuple) and isinstance(part, int):
-            args = typing.get_args(member)
-            if args:
-                out.append(args[0])
-        elif origin is dict:
-            args = typing.get_args(member)
-            if len(args) == 2:
-                out.append(args[1])
-    return out

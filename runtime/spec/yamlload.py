@@ -129,6 +129,16 @@ def load_bytes(raw: bytes, path: str) -> list[Document]:
     return load_text(text, path)
 
 
+def _tab_indented_line(text: str, line: int) -> int | None:
+    """The error's `line` when a tab is in its indentation, else the last line before it that has one."""
+    lines = text.splitlines()[: max(line, 0)]
+    for number in range(len(lines), 0, -1):
+        content = lines[number - 1]
+        if "\t" in content[: len(content) - len(content.lstrip(" \t"))]:
+            return number
+    return None
+
+
 def load_text(text: str, path: str) -> list[Document]:
     """Parse YAML text into documents with positions."""
     builder = _Builder(path)
@@ -143,7 +153,16 @@ def load_text(text: str, path: str) -> list[Document]:
             raise YamlLoadError(
                 [Diagnostic.make("SL005", f"nesting is deeper than the parser's limit ({problem})", path, line, col)]
             ) from None
-        raise YamlLoadError([Diagnostic.make("SL001", f"YAML syntax error: {problem}", path, line, col)]) from None
+        tab = _tab_indented_line(text, line)
+        if tab == line:
+            message = "a tab in the indentation: YAML indents with spaces only"
+            raise YamlLoadError(
+                [Diagnostic.make("SL001", message, path, line, col, "replace the tab with spaces")]
+            ) from None
+        hint = f"line {tab} is indented with a tab; YAML indents with spaces only" if tab else None
+        raise YamlLoadError(
+            [Diagnostic.make("SL001", f"YAML syntax error: {problem}", path, line, col, hint)]
+        ) from None
     except yaml.YAMLError as exc:
         raise YamlLoadError([Diagnostic.make("SL001", f"YAML syntax error: {exc}", path, 0, 0)]) from None
     return builder.documents
