@@ -1,8 +1,10 @@
-"""`syncline init DIR`: scaffold a new project with one working flow, its mapping and its test."""
+"""`syncline init DIR`: scaffold a new project with one working flow, its mapping and its test, a
+sample input and a mock of its target, so `syncline run` works in it at once."""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from runtime.errors import UsageError
@@ -22,7 +24,7 @@ name: target
 type: http
 description: The system the example flow writes to.
 config:
-  base_url: "{{{{ env('TARGET_URL') | default('http://127.0.0.1:8080') }}}}"
+  base_url: "{{{{ env('TARGET_URL') | default('http://127.0.0.1:8099') }}}}"
   timeout: 10s
 operations:
   create_contact:
@@ -89,8 +91,20 @@ expect:
     - operation: target.create_contact
       params: {{body: {{external_id: S-1, email: ada@example.com, name: Ada Lovelace}}}}
 """,
+    "samples/signup.json": """\
+{{"id": "S-1", "email": "Ada@Example.com", "first_name": "Ada", "last_name": "Lovelace"}}
+""",
+    "samples/target-mock.yaml": """\
+# What the target answers when `syncline run ... --mock samples/target-mock.yaml` stands in for it
+# (the same mock as the FlowTest's). Without --mock the call goes to TARGET_URL.
+target.create_contact: {{output: {{id: 42}}}}
+""",
     ".gitignore": ".syncline/\n",
 }
+
+FLOW = "signup-to-contact"
+SAMPLE = "samples/signup.json"
+MOCK = "samples/target-mock.yaml"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -117,8 +131,22 @@ def run(args: argparse.Namespace) -> int:
     target = Path(args.dir)
     name = args.name or target.resolve().name or "project"
     written = scaffold(target, name)
-    print(f"created project {name!r} in {target}/ ({len(written)} files)")
-    print("next:")
-    print(f"  syncline validate {target}")
-    print(f"  syncline test {target}")
+    print(next_steps(target, name, len(written)))
     return 0
+
+
+def next_steps(target: Path, name: str, files: int) -> str:
+    """What to do with the new project; every command here works as printed (tests/cli/test_init_runs.py)."""
+    folder = shlex.quote(str(target))
+    return f"""created project {name!r} in {target}/ ({files} files)
+next, in the new project (the run answers from the mock of its target, as the FlowTest does):
+  cd {folder}
+  syncline validate
+  syncline test
+  syncline run {FLOW} --input {SAMPLE} --mock {MOCK}
+against your own system: its base URL in TARGET_URL (default http://127.0.0.1:8099), then without --mock:
+  export TARGET_URL=https://crm.example.com/api
+  syncline run {FLOW} --input {SAMPLE}
+to serve the webhook, set its key first (syncline validate --env lists what serve still needs):
+  export SIGNUP_HOOK_KEY=change-me-to-a-long-random-key
+  syncline serve"""
