@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from runtime.engine.dryrun import dry_run_report
 from runtime.engine.replay import ReplayError, ReplayRequest, replay
 from runtime.expr import dumps, loads
 from runtime.render.graph import render_mermaid
@@ -320,17 +321,8 @@ class AdminApi:
                 status=202,
                 headers={"Location": f"/api/v1/runs/{outcome.id}"},
             )
-        return _json(
-            service,
-            {
-                "dry_run": True,
-                "replay_of": req.run_id,
-                "status": outcome.status,
-                "skipped": [r.step_key for r in await service.store.journal(req.run_id) if r.status == "succeeded"],
-                "side_effects": [c.as_dict() for c in outcome.calls if c.status == "planned"],
-                "reads": [c.as_dict() for c in outcome.calls if c.status != "planned"],
-            },
-        )
+        report = await dry_run_report(service.store, req, outcome)
+        return _json(service, {"dry_run": True, "replay_of": req.run_id, **report.as_dict()})
 
     async def dead_letters(self, request: Request) -> Response:
         q = request.query_params

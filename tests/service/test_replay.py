@@ -111,6 +111,16 @@ async def test_dry_run_lists_side_effects_without_making_them(node: Node, sink: 
     assert letters[0]["replayed_at"] is None
 
 
+async def test_dry_run_from_a_step_lists_it_as_run_again_not_skipped(node: Node, sink: Sink) -> None:
+    run = await dead_run(node, sink)
+    plan = await replay(node, str(run["id"]), dry_run=True, from_step="reserve")
+    assert (plan["skipped"], plan["rerun"]) == ([], ["reserve", "deliver", "done"])
+    assert [c["operation"] for c in plan["side_effects"]] == ["sink.post", "sink.post"]
+    assert plan["completes"] is True and plan["problem"] is None
+    letters = (await node.admin("GET", "/api/v1/dead-letters", VIEWER)).json()["dead_letters"]
+    assert letters[0]["reason"].startswith('HTTP 422 from sink.post: {"error":"unknown article"}')
+
+
 async def test_replay_refusals(node: Node, sink: Sink) -> None:
     missing = await node.admin("POST", "/api/v1/runs/NOPE/replay", OPERATOR, json={})
     assert missing.status_code == 404
