@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from runtime.engine.plan import CompiledFlow, Plan
     from runtime.service.service import Service
 
+log = logging.getLogger("syncline.webhooks")
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|KiB|MiB)?\s*$", re.I)
 _UNITS = {"b": 1, "kb": 1000, "mb": 1000 * 1000, "kib": 1024, "mib": 1024 * 1024}
 HIDDEN_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
@@ -196,13 +198,19 @@ class WebhookIntake:
             return self.reject(route, 400, "invalid_json", f"the body is not valid JSON: {exc}")
         headers = {k.lower(): v for k, v in request.headers.items()}
         plan = service.plan
-        failure = verify(
-            route.spec.auth,
-            headers,
-            body,
-            now=service.clock.time(),
-            resolve=lambda template: service.render_secret(plan, template),
-        )
+        try:
+            failure = verify(
+                route.spec.auth,
+                headers,
+                body,
+                now=service.clock.time(),
+                resolve=lambda template: service.render_secret(plan, template),
+            )
+        except ExpressionError as exc:  # a secret the check needs is not set (serve --allow-missing-secrets)
+            reason = service.secrets.redact(str(exc))
+            log.error("the webhook of flow %s cannot check deliveries: %s", route.flow.name, reason)
+            detail = "this webhook cannot check deliveries yet: a secret it needs is not set; retry later"
+            return problem(503, "not_configured", detail, retry_after=30)
         if failure is not None:
             return self.reject(route, 401, failure.reason, "authentication failed")
         if route.schema is not None:

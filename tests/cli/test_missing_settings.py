@@ -5,6 +5,7 @@ them until they are there."""
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import subprocess
@@ -144,8 +145,19 @@ def test_allowed_to_start_it_is_not_ready_until_they_are_there(tmp_path: Path) -
         ]
         assert any("ACCOUNTS_HOOK_SECRET" in line and "warning" in line for line in logs), "".join(logs)
 
+        body = b'{"id": "A-1"}'
+        signed = {
+            "Content-Type": "application/json",
+            "X-Signature": hmac.new(b"mounted-later-1234", body, "sha256").hexdigest(),
+        }
+        hook = f"http://127.0.0.1:{port}/hooks/accounts"
+        early = httpx.post(hook, content=body, headers=signed, timeout=10)
+        assert early.status_code == 503 and early.headers.get("retry-after"), early.text
+        assert "not set" in early.text and "Traceback" not in early.text, early.text
+
         (folder / "ACCOUNTS_HOOK_SECRET").write_text("mounted-later-1234")
         assert httpx.get(url, timeout=5).status_code == 200
+        assert httpx.post(hook, content=body, headers=signed, timeout=10).status_code == 202
     finally:
         proc.terminate()
         proc.wait(timeout=30)
