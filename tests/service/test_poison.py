@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from runtime.clock import FakeClock
 from runtime.service.service import Service
 from runtime.store.base import StepRecord
@@ -109,3 +111,12 @@ async def test_poison_after_comes_from_the_project_and_the_option_overrides_it(t
         assert service.poison_after == 5
     finally:
         await service.stop(1.0)
+
+
+def test_serve_refuses_a_poison_after_below_one(capsys: pytest.CaptureFixture[str]) -> None:
+    from runtime.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--poison-after", "0"])
+    assert exited.value.code == 2
+    assert "--poison-after: expected a whole number of 1 or more, got '0'" in capsys.readouterr().err
