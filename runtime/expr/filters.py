@@ -813,7 +813,7 @@ def builtin_filters(paths: PathCompiler) -> dict[str, Spec]:
         """`input | jsonpath('$.lines[*].sku')`: all matches of an RFC 9535 JSONPath, as a list."""
         state.check()
         compiled = path if isinstance(path, JSONPath) else paths.compile(path)
-        return compiled.find(value)
+        return compiled.find(value, state.check, state.limits.max_items)
 
     def jsonpath_first(state: State, value: Any, path: JSONPath | str) -> Any:
         """`input | jsonpath_first('$.lines[?@.qty > 1].sku')`: the first match, or null."""

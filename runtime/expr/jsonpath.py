@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +23,7 @@ from jsonpath_rfc9535 import filter_expressions as _fx
 from jsonpath_rfc9535.parse import Parser as _Parser
 
 from runtime.errors import ExpressionError
-from runtime.expr.errors import CompileError
+from runtime.expr.errors import CompileError, LimitError
 
 __all__ = ["DecimalJSONPathEnvironment", "JSONPath", "PathCompiler"]
 
@@ -120,9 +121,20 @@ class JSONPath:
     def __repr__(self) -> str:
         return f"JSONPath({self.source!r})"
 
-    def find(self, document: Any) -> list[Any]:
+    def find(self, document: Any, check: Callable[[], None] | None = None, max_items: int | None = None) -> list[Any]:
+        """All matches; `check` (the render's time budget) is called every 16 matches, and more
+        than `max_items` matches are refused."""
         try:
-            return [node.value for node in self._query.finditer(document)]
+            if check is None:
+                return [node.value for node in self._query.finditer(document)]
+            out: list[Any] = []
+            for node in self._query.finditer(document):
+                out.append(node.value)
+                if not len(out) % 16:
+                    check()
+                    if max_items is not None and len(out) > max_items:
+                        raise LimitError(f"jsonpath {self.source!r}: more than {max_items} matches (the limit)")
+            return out
         except JSONPathError as exc:
             raise ExpressionError(f"jsonpath {self.source!r}: {exc}") from None
         except RecursionError:

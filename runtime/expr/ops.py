@@ -505,7 +505,12 @@ def namespace(limits: Limits) -> dict[str, Any]:
             raise ExpressionError("modulo by zero")
         if type(x) is int and type(y) is int:
             return x % y
-        return x - y * floordiv(x, y)
+        # Decimal's own remainder is exact, and refuses (InvalidOperation) a quotient of more digits
+        # than the precision instead of answering with a rounded, wrong remainder; then floor it
+        r = Decimal(x) % Decimal(y)
+        if not r:
+            return abs(r)  # 0.0, never -0.0
+        return r + y if (r < 0) != (y < 0) else r
 
     def pow_(a: Any, b: Any) -> int | Decimal:
         x, y = _nums(a, b, "raise")

@@ -122,6 +122,14 @@ def test_large_but_harmless_values_still_work(engine: ExpressionEngine, source: 
     assert engine.compile(source).render({"x": x}) == expected
 
 
+def test_the_remainder_of_a_huge_decimal_is_refused_not_rounded(engine: ExpressionEngine) -> None:
+    # x - 7 * (x // 7) at 28 digits answered 7.8E+999971, a "remainder" larger than 7
+    with pytest.raises(RenderError, match="invalid arithmetic"):
+        engine.compile("{{ x % 7 }}").render({"x": Decimal("7" * 100_000)})
+    remainders = engine.compile(["{{ -7.5 % 2 }}", "{{ 7.5 % -2 }}", "{{ -0.3 % 0.1 }}", "{{ 10 % 3 }}"]).render({})
+    assert [str(r) for r in remainders] == ["0.5", "-0.5", "0.0", "1"]
+
+
 # ------------------------------------------------------------------------------- the time budget
 
 
@@ -159,6 +167,7 @@ ROWS = [{"n": i, "s": f"r{i}"} for i in range(2000)]
         "{{ rows | map_each({'n': '{{ item.n }}'}) }}",
         "{{ rows | sum_of('n') }}",
         "{{ rows | map(attribute='s') | join(',') | regex_replace('r', '\\\\g<0>') }}",
+        "{{ rows | jsonpath('$[*].n') }}",
     ],
 )
 def test_the_budget_is_checked_inside_filters_and_list_helpers(ticking: ExpressionEngine, source: str) -> None:
