@@ -48,8 +48,27 @@ explicitly: `round_money(2)` (half up) or `round_money(2, 'half_even')`. Boolean
 Expressions are Jinja2 syntax compiled by Syncline into Python that works on JSON values only: no
 Python attribute or method of any object is reachable (`''.__class__`, `x.format(...)` and
 `x|attr(...)` are refused when the file is checked), only the filters, tests and functions listed
-below exist, and every render is bounded: strings and lists at 1 MiB / 100,000 items, integers at
-4,300 digits (`10**100000` fails fast), nesting at 64 levels and each render at one second.
+below exist, and every render is bounded (next section).
+
+## Limits
+Every render is bounded, and each bound is checked before the work that would pass it, so no single
+operation can hold up the node: `/healthz`, the admin API and other webhooks keep answering.
+
+| bound | default | covers |
+|---|---|---|
+| text | 1 MiB (1,048,576 characters) | `~`, `+`, string repetition, `join`, `replace`, `regex_replace` (sized match by match), template output, and every list or object written as text or with `tojson`: measured before it is written, a value shared many times (`[x] * 1000`) counting once per copy |
+| lists | 100,000 items | `range()`, list repetition (also at most 1 MiB as JSON), `batch`, `slice`, `list` of a string, `jsonpath` matches |
+| integers | 4,300 digits | `*` and `**` on integers (`10**100000` fails fast) and every decimal made an integer: `int`, `is even`, `is odd`, `is divisibleby` refuse `1e999999999` (a valid JSON number) before converting it; `int(0)` does not hide it (the default is for text that is not a number) |
+| nesting | 64 levels | expressions and YAML values, when the file is checked |
+| time | 1 second per render | checked by every `{% for %}`, every `map_each` and `sum_of`, and every 16 items inside list filters (`select`, `reject`, `selectattr`, `rejectattr`, `map`, `unique`, `groupby`, `join`, `jsonpath`); regular expressions run with the time left as their timeout |
+
+An index beyond any list is out of range like any other (`[1, 2, 3][1e999999999]` is null), and
+`x % y` on decimals is exact or refused (a quotient of more than 28 digits). Numbers outside the decimal
+range (beyond 1E+999999) fail as "number too large".
+A render that passes a bound fails its step with reason `expression_limit` (like other expression
+errors it is not retried; the run fails, or is dead-lettered with `on_failure: dead_letter`), and the
+message names the bound and where the expression sits:
+`int: the number 1E+999999999 is too large to convert to an integer (more than 4300 digits) at qty in '{{ input.qty | int }}'`.
 
 ## Mappings
 `kind: Mapping` holds `fields:` (one template per output field, compiled into one function) or a
