@@ -2,14 +2,16 @@
 
 A connection's `config` is rendered with `env()` and `secret()` when its connector starts, validated
 against the connector's config model, and handed to the connector type's factory. Every call goes
-through `ConnectorPool.invoke`, which applies the system's limits. Egress allow-lists come from Policy
+through `ConnectorPool.invoke`, which applies the system's limits and times the call (`on_call`, for
+the service's latency histogram). Egress allow-lists come from Policy
 rules with `allow_hosts` that match the connection (the matcher validate uses too).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -98,12 +100,28 @@ class _MixedConnector:
         await self.real.aclose()
 
 
+# Told of every call a connector made: (system, operation, status class, seconds).
+CallObserver = Callable[[str, str, str, float], None]
+
+
+def status_class(status: int | None, failure: BaseException | None = None) -> str:
+    """`2xx`..`5xx` from an HTTP status; else `ok`, or what failed (`timeout`, `connect`, ...)."""
+    if status is not None and 100 <= status <= 599:
+        return f"{status // 100}xx"
+    if failure is None:
+        return "ok"
+    if isinstance(failure, ConnectorError):
+        return failure.reason
+    return "cancelled" if isinstance(failure, asyncio.CancelledError) else "error"
+
+
 class ConnectorPool:
     def __init__(self, plan: Plan, secrets: SecretStore, env: Any, *, mocks: MockedOperations | None = None) -> None:
         self.plan = plan
         self.secrets = secrets
         self.env = env
         self.mocks = mocks
+        self.on_call: CallObserver | None = None
         self._live: dict[str, Connector] = {}
         self._lock = asyncio.Lock()
 
@@ -114,7 +132,29 @@ class ConnectorPool:
         system's shared limits from Policy rules (rate limit, concurrency, circuit breaker)."""
         connector = await self.get(operation.connection, state)
         async with limits.around(operation):
-            return await connector.call(request)
+            started = time.perf_counter()
+            try:
+                result = await connector.call(request)
+            except BaseException as exc:
+                self._observe(operation, status_class(getattr(exc, "status", None), exc), started)
+                raise
+            self._observe(operation, status_class(result.status), started)
+            return result
+
+    def _observe(self, operation: CompiledOperation, outcome: str, started: float) -> None:
+        if self.on_call is not None:
+            self.on_call(operation.system, operation.target, outcome, time.perf_counter() - started)
+
+    def breaker_states(self) -> dict[str, tuple[str, str]]:
+        """connection → (system, state) of the connectors started so far that have their own circuit
+        breaker (an http connection's `circuit_breaker`): closed, open or half_open."""
+        states = {}
+        for name, connector in self._live.items():
+            state = getattr(getattr(connector, "breaker", None), "state", None)
+            compiled = self.plan.connections.get(name)
+            if isinstance(state, str) and compiled is not None:
+                states[name] = (compiled.system, state)
+        return states
 
     async def get(self, connection: str, state: RunState | None = None) -> Connector:
         live = self._live.get(connection)

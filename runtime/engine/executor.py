@@ -89,6 +89,12 @@ class ExecutionObserver:
     def echo_suppressed(self, run: RunRecord, system: str) -> None:
         return None
 
+    def connector_called(self, system: str, operation: str, status_class: str, seconds: float) -> None:
+        return None
+
+    def rate_limit_waited(self, system: str, seconds: float) -> None:
+        return None
+
 
 @dataclass
 class _Goto:
@@ -129,6 +135,9 @@ class Executor:
         self.on_response = on_response
         self.observer = observer or ExecutionObserver()
         self.limits = SystemLimits(plan, self.clock)
+        self.limits.on_wait = self.observer.rate_limit_waited
+        if self.connectors.on_call is None:  # a pool handed in (a dry run's) keeps its owner's observer
+            self.connectors.on_call = self.observer.connector_called
         self._fresh: set[str] = set()  # runs this executor just created: nothing to read from the journal
         # The journal of a run in progress is written in batches (see `_record`): its step records not
         # written yet, the runs among them whose unwritten records include a side effect, and `respond`

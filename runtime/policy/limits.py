@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -45,6 +45,7 @@ class _SystemLimit:
 class SystemLimits:
     def __init__(self, plan: Plan, clock: Clock) -> None:
         self.clock = clock
+        self.on_wait: Callable[[str, float], None] | None = None  # (system, seconds) after a rate-limit wait
         self._limits: dict[str, _SystemLimit] = {}
         from runtime.policy.match import pattern_matches, rules
 
@@ -74,7 +75,9 @@ class SystemLimits:
             return
         self._check_breaker(limit, operation.system)
         if limit.bucket is not None:
-            await self._take(limit)
+            waited = await self._take(limit)
+            if waited > 0 and self.on_wait is not None:
+                self.on_wait(operation.system, waited)
         semaphore = limit.semaphore or contextlib.nullcontext()
         async with semaphore:
             try:
@@ -105,9 +108,26 @@ class SystemLimits:
         if breaker.consecutive >= breaker.failures:
             breaker.opened_at = self.clock.time()
 
-    async def _take(self, limit: _SystemLimit) -> None:
+    def breaker_states(self) -> dict[str, str]:
+        """system → its Policy circuit breaker's state: closed, open or half_open."""
+        states = {}
+        for system, limit in self._limits.items():
+            breaker = limit.breaker
+            if breaker is None:
+                continue
+            if breaker.probing:
+                states[system] = "half_open"
+            elif breaker.opened_at is None:
+                states[system] = "closed"
+            else:  # open; the next call after reset_after probes
+                states[system] = "open"
+        return states
+
+    async def _take(self, limit: _SystemLimit) -> float:
+        """Take a token, waiting for one if needed; returns the seconds waited."""
         bucket = limit.bucket
         assert bucket is not None
+        waited = 0.0
         while True:
             async with limit.lock:
                 now = self.clock.time()
@@ -115,6 +135,7 @@ class SystemLimits:
                 bucket.updated = now
                 if bucket.tokens >= 1:
                     bucket.tokens -= 1
-                    return
+                    return waited
                 wait = (1 - bucket.tokens) / bucket.rate
             await self.clock.sleep(wait)
+            waited += wait

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,7 +23,9 @@ from starlette.types import Receive, Scope, Send
 from runtime.compiler.triggers import RESERVED_PREFIXES
 from runtime.expr import dumps
 from runtime.service.admin import AdminApi
+from runtime.service.gauges import ScrapeGauges
 from runtime.service.governance_api import GovernanceApi
+from runtime.service.metrics import Metrics
 from runtime.service.problems import problem, request_path
 from runtime.service.service import Service
 from runtime.service.webhooks import WebhookIntake
@@ -57,9 +60,10 @@ def reload_on_sighup(service: Service) -> None:
 class ServiceApp:
     """ASGI entry: webhook paths straight to the intake, the rest (and the lifespan) to Starlette."""
 
-    def __init__(self, app: Starlette, intake: WebhookIntake) -> None:
+    def __init__(self, app: Starlette, intake: WebhookIntake, metrics: Metrics | None = None) -> None:
         self.app = app
         self.intake = intake
+        self.metrics = metrics  # webhook request latency, when given
 
     @property
     def routes(self) -> list[BaseRoute]:
@@ -72,6 +76,7 @@ class ServiceApp:
         if scope["type"] != "http" or path.startswith(RESERVED_PREFIXES) or path == "/api":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         try:
             response = await self.intake.handle(Request(scope, receive))
         except ClientDisconnect:  # the caller went away before its body arrived: nothing to answer
@@ -81,6 +86,15 @@ class ServiceApp:
             log.exception("webhook %s %s failed", scope.get("method"), path)
             response = problem(500, "internal", "the delivery could not be handled; retry later")
         await response(scope, receive, send)
+        if self.metrics is not None:
+            self._observe(scope.get("method", ""), path, response.status_code, time.perf_counter() - started)
+
+    def _observe(self, method: str, path: str, status: int, seconds: float) -> None:
+        """Webhook request latency by flow ("" for no webhook there) and status class."""
+        assert self.metrics is not None
+        route, _ = self.intake.match(method, path)
+        flow = route.flow.name if route is not None else ""
+        self.metrics.child(self.metrics.webhook_latency, flow, f"{status // 100}xx").observe(seconds)
 
 
 def build_app(
@@ -88,6 +102,7 @@ def build_app(
 ) -> ServiceApp:
     intake = WebhookIntake(service)
     admin = AdminApi(service, tokens)
+    gauges = ScrapeGauges(service)
 
     async def healthz(request: Request) -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
@@ -106,9 +121,8 @@ def build_app(
         return Response(dumps(body), status_code=200 if ready else 503, media_type="application/json")
 
     async def metrics(request: Request) -> Response:
-        if service.ready:
-            with contextlib.suppress(Exception):
-                await service.queue_stats()
+        with contextlib.suppress(Exception):  # a store that fails keeps the last values
+            await gauges.refresh()
         return Response(service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @contextlib.asynccontextmanager
@@ -132,7 +146,7 @@ def build_app(
     # webhook paths never reach Starlette (see ServiceApp): what it cannot route under the reserved
     # prefixes is an unknown endpoint (404) or a known one asked with another method (405 with Allow)
     handlers = {404: routing_problem, 405: routing_problem}
-    return ServiceApp(Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers), intake)
+    return ServiceApp(Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers), intake, service.metrics)
 
 
 async def routing_problem(request: Request, exc: Exception) -> Response:

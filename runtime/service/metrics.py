@@ -1,19 +1,34 @@
-"""Prometheus metrics of one service instance (a registry value, not the global default registry)."""
+"""Prometheus metrics of one service instance (a registry value, not the global default registry).
+
+Counters and histograms are updated as things happen; the gauges read from the store (pending runs,
+dead-letter depth), the circuit breakers and the pollers are set when /metrics is scraped
+(`runtime/service/gauges.py`). Counters have no `_created` series: they would read like counts.
+Every metric is listed in docs/operations.md.
+"""
 
 from __future__ import annotations
 
+import platform
 from typing import Any
 
+import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
 
+from runtime import __version__
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+BREAKER_STATES = ("closed", "half_open", "open")
 
 
 class Metrics:
     def __init__(self) -> None:
+        prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # `x_created` reads like a count
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        Gauge("syncline_build_info", "Always 1: the running version", ["version", "python"], registry=r).labels(
+            __version__, platform.python_version()
+        ).set(1)
         self.runs = Counter(
             "syncline_runs_total", "Runs that ended, by flow and final status", ["flow", "status"], registry=r
         )
@@ -54,6 +69,59 @@ class Metrics:
         )
         self.reloads = Counter("syncline_reloads_total", "Project reloads by outcome", ["outcome"], registry=r)
         self.store_errors = Counter("syncline_store_errors_total", "Store operations that failed", registry=r)
+        self.connector_latency = Histogram(
+            "syncline_connector_call_duration_seconds",
+            "Connector call time by system, operation and status class (2xx..5xx, ok, or the failure: "
+            "timeout, connect, ...)",
+            ["system", "operation", "status_class"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.webhook_latency = Histogram(
+            "syncline_webhook_request_duration_seconds",
+            "Webhook request time, from the request to the answer sent, by flow and status class",
+            ["flow", "status_class"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.rate_limit_waits = Counter(
+            "syncline_rate_limit_waits_total", "Calls that waited for a Policy rate limit", ["system"], registry=r
+        )
+        self.rate_limit_wait_seconds = Counter(
+            "syncline_rate_limit_wait_seconds_total",
+            "Time calls waited for a Policy rate limit",
+            ["system"],
+            registry=r,
+        )
+        self.schedule_lag = Gauge(
+            "syncline_schedule_lag_seconds",
+            "How late the last schedule fire was accepted after its scheduled time",
+            ["flow"],
+            registry=r,
+        )
+        # set when /metrics is scraped (runtime/service/gauges.py)
+        self.runs_pending = Gauge(
+            "syncline_runs_pending",
+            "Runs not ended that wait: held (approval), parked (state machine), retrying, waiting",
+            ["flow", "status"],
+            registry=r,
+        )
+        self.dead_letter_depth = Gauge(
+            "syncline_dead_letter_depth", "Dead letters not replayed yet", ["flow"], registry=r
+        )
+        self.breaker_state = Gauge(
+            "syncline_circuit_breaker_state",
+            "1 for the state a circuit breaker is in (closed, half_open, open), 0 for the others; scope is "
+            "policy (a Policy rule) or the connection's name (its own circuit_breaker)",
+            ["system", "scope", "state"],
+            registry=r,
+        )
+        self.poll_lag = Gauge(
+            "syncline_poll_lag_seconds",
+            "Seconds since the poll trigger last succeeded (since it started, before its first success)",
+            ["flow"],
+            registry=r,
+        )
 
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
 

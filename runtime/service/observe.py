@@ -58,3 +58,10 @@ class ServiceObserver(ExecutionObserver):
 
     def echo_suppressed(self, run: RunRecord, system: str) -> None:
         self.metrics.echo_suppressed.labels(run.flow, system).inc()
+
+    def connector_called(self, system: str, operation: str, status_class: str, seconds: float) -> None:
+        self.metrics.child(self.metrics.connector_latency, system, operation, status_class).observe(max(seconds, 0.0))
+
+    def rate_limit_waited(self, system: str, seconds: float) -> None:
+        self.metrics.rate_limit_waits.labels(system).inc()
+        self.metrics.rate_limit_wait_seconds.labels(system).inc(max(seconds, 0.0))

@@ -483,6 +483,7 @@ class Service:
         created = await self.store.record_fire(
             f"schedule:{flow_name}", fire_time.timestamp(), new, now=self.clock.time()
         )
+        self.metrics.schedule_lag.labels(flow_name).set(max(0.0, self.clock.time() - fire_time.timestamp()))
         if created is not None:
             self.metrics.runs_accepted.labels(flow_name, "schedule").inc()
             self.workers.notify()

@@ -64,6 +64,10 @@ RunStatus = Literal[
 FINAL_STATUSES: frozenset[str] = frozenset(
     {"succeeded", "failed", "dead_lettered", "filtered", "exception", "rejected", "cancelled"}
 )
+# Runs that have not ended and wait on something, as `Store.pending_counts` reports them: `parked`
+# is a `waiting` run parked by a state machine transition (its meta holds "parked").
+PENDING_STATUSES: tuple[str, ...] = ("held", "retrying", "waiting")
+PARKED_MARK = '"parked":{'  # how a parked run's meta reads in its stored JSON
 # Statuses a run can be claimed from (see `claim` in the module docstring).
 CLAIMABLE_STATUSES: tuple[str, ...] = ("queued", "retrying", "waiting", "running")
 StepStatus = Literal["succeeded", "failed", "skipped", "compensated", "compensation_failed"]
@@ -316,3 +320,11 @@ class Store(Protocol):
     async def queue_stats(self, *, now: float) -> dict[str, float]:
         """{'depth': due runs (ordering keys not considered), 'oldest_age': seconds the oldest due run
         has waited since it became due (0 when none), 'running': runs with a live lease}."""
+
+    async def pending_counts(self) -> dict[tuple[str, str], int]:
+        """(flow, status) → how many runs are `held`, `retrying`, `waiting` or `parked` (a waiting
+        run parked by a state machine transition is counted as `parked` only). Reads only the
+        runs not ended (an index on status), for /metrics."""
+
+    async def dead_letter_depth(self) -> dict[str, int]:
+        """flow → dead letters not replayed yet, for /metrics."""

@@ -17,6 +17,8 @@ from typing import Any
 from runtime.expr.jsonvalues import dumps
 from runtime.store.base import (
     FINAL_STATUSES,
+    PARKED_MARK,
+    PENDING_STATUSES,
     CreatedRun,
     DeadLetter,
     EventRecord,
@@ -348,3 +350,23 @@ class MemoryStore:
             running = sum(1 for row in self._runs.values() if row["status"] == "running" and row["lease_expires"] > now)
         oldest = max(0.0, now - min(due)) if due else 0.0
         return {"depth": float(len(due)), "oldest_age": oldest, "running": float(running)}
+
+    async def pending_counts(self) -> dict[tuple[str, str], int]:
+        counts: dict[tuple[str, str], int] = {}
+        with self._locked():
+            for row in self._runs.values():
+                status = row["status"]
+                if status not in PENDING_STATUSES:
+                    continue
+                if status == "waiting" and PARKED_MARK in row["meta"]:
+                    status = "parked"
+                counts[(row["flow"], status)] = counts.get((row["flow"], status), 0) + 1
+        return counts
+
+    async def dead_letter_depth(self) -> dict[str, int]:
+        depth: dict[str, int] = {}
+        with self._locked():
+            for row in self._dead.values():
+                if row["replayed_at"] is None:
+                    depth[row["flow"]] = depth.get(row["flow"], 0) + 1
+        return depth

@@ -62,6 +62,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from runtime.expr.jsonvalues import dumps
 from runtime.store import migrations
 from runtime.store.base import (
+    PARKED_MARK,
+    PENDING_STATUSES,
     CreatedRun,
     DeadLetter,
     EventRecord,
@@ -1098,3 +1100,21 @@ class SqlStore:
 
     async def queue_stats(self, *, now: float) -> dict[str, float]:
         return await self._read(lambda conn: _queue_stats(conn, now))
+
+    async def pending_counts(self) -> dict[tuple[str, str], int]:
+        parked = (runs.c.status == "waiting") & runs.c.meta.contains(PARKED_MARK, autoescape=True)
+        status = case((parked, literal_column("'parked'")), else_=runs.c.status)
+        query = (
+            select(runs.c.flow, status, func.count())
+            .where(runs.c.status.in_(PENDING_STATUSES))
+            .group_by(runs.c.flow, status)
+        )
+        return await self._read(lambda conn: {(f, s): int(n) for f, s, n in conn.execute(query)})
+
+    async def dead_letter_depth(self) -> dict[str, int]:
+        query = (
+            select(dead_letters.c.flow, func.count())
+            .where(dead_letters.c.replayed_at.is_(None))
+            .group_by(dead_letters.c.flow)
+        )
+        return await self._read(lambda conn: {f: int(n) for f, n in conn.execute(query)})

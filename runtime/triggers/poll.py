@@ -36,6 +36,8 @@ class Poller:
         self.trigger_id = f"poll:{flow.name}"
         self.every = parse_duration(self.spec.every)
         self.failures = 0
+        self.started_at: float | None = None  # clock times, for the poll lag gauge of /metrics
+        self.last_success: float | None = None
         self._task: asyncio.Task[None] | None = None
         engine = service.plan.engine
         self._params = engine.compile(dict(self.spec.with_), name=f"{flow.name}:poll.with")
@@ -46,6 +48,7 @@ class Poller:
         self._items = _PATHS.compile(self.spec.items)
 
     def start(self) -> None:
+        self.started_at = self.service.clock.time()
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
@@ -59,6 +62,7 @@ class Poller:
             try:
                 created = await self.poll_once()
                 self.failures = 0
+                self.last_success = self.service.clock.time()
                 if created:
                     log.info("poll %s accepted %d new items", self.flow.name, created)
                 delay = self.every

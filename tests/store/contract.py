@@ -664,6 +664,28 @@ class StoreContract:
         assert busy.created_at == T0 + 100
 
     @async_test
+    async def test_pending_counts_and_dead_letter_depth(self, store: Store) -> None:
+        assert await store.pending_counts() == {} and await store.dead_letter_depth() == {}
+        for status in ("held", "held", "retrying", "waiting", "queued", "running"):
+            await store.create_run(run(status=status), now=T0)
+        await store.create_run(run("invoices", status="waiting", meta={"parked": {"machine": "m", "key": "1"}}), now=T0)
+        await store.create_run(run("invoices", status="waiting", meta={"note": '"parked":{ in text'}), now=T0)
+        done = (await store.create_run(run("invoices"), now=T0)).run.id
+        await store.update_run(done, {"status": "succeeded"})
+        assert await store.pending_counts() == {
+            ("orders", "held"): 2,
+            ("orders", "retrying"): 1,
+            ("orders", "waiting"): 1,
+            ("invoices", "parked"): 1,
+            ("invoices", "waiting"): 1,
+        }
+        dead = [(await store.create_run(run(flow), now=T0)).run.id for flow in ("orders", "orders", "invoices")]
+        for run_id in dead:
+            await store.dead_letter(run_id, "failed", None, now=T0 + 1)
+        await store.mark_replayed(dead[0], "replay-1", now=T0 + 2)
+        assert await store.dead_letter_depth() == {"orders": 1, "invoices": 1}
+
+    @async_test
     async def test_decimals_and_nested_values_round_trip(self, store: Store) -> None:
         made = (
             await store.create_run(
