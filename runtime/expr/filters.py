@@ -30,6 +30,7 @@ from runtime.expr.decimals import round_money, short_text, to_decimal, type_name
 from runtime.expr.errors import CompileError, LimitError
 from runtime.expr.jsonpath import JSONPath, PathCompiler
 from runtime.expr.jsonvalues import dumps, loads
+from runtime.expr.regexcost import MAX_EXPANDED, expanded_size
 from runtime.expr.registry import Spec
 from runtime.expr.secrets import Secret
 
@@ -564,10 +565,15 @@ def hmac_sha256(value: Any, key: Any, digest: str = "hex") -> str:
 # --------------------------------------------------------------------------- regular expressions
 
 
+_TOO_BIG = f"its counted repetitions ({{n}}) expand to more than {MAX_EXPANDED:,} characters"
+
+
 def compile_pattern(pattern: Any) -> Any:
     """Compile-time check of a literal pattern (raises CompileError SL030)."""
     if not isinstance(pattern, str):
         raise CompileError("a regular expression must be a string")
+    if expanded_size(pattern) > MAX_EXPANDED:
+        raise CompileError(f"regular expression {short_text(pattern)} repeats too much: {_TOO_BIG}")
     try:
         regex.compile(pattern)
     except regex.error as exc:
@@ -578,6 +584,8 @@ def compile_pattern(pattern: Any) -> Any:
 def _pattern(pattern: Any, ignorecase: bool, name: str) -> Any:
     if not isinstance(pattern, str):
         raise ExpressionError(f"{name}: the pattern must be a string")
+    if expanded_size(pattern) > MAX_EXPANDED:  # compiling it could take minutes, uninterruptibly
+        raise LimitError(f"{name}: the regular expression {short_text(pattern)} repeats too much: {_TOO_BIG}")
     try:
         return regex.compile(pattern, regex.IGNORECASE if ignorecase else 0)
     except regex.error as exc:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from runtime.engine.errors import classify
-from runtime.expr import ExpressionEngine, Limits, RenderError, loads
+from runtime.expr import CompileError, ExpressionEngine, Limits, RenderError, loads
 
 POISON = loads('{"id": "D-1", "qty": 1e999999999}')  # parsed as Decimal('1E+999999999') in microseconds
 
@@ -70,6 +70,10 @@ LONG = Decimal("9" * 5000)
         ("{{ x | regex_replace('(a+)', '\\\\1' * 400) }}", "a" * 5000, "would exceed the limit"),
         ("{{ (x * 10000) | string }}", ["a" * 100] * 10, "more than 1048576 characters"),
         ("{{ x | list }}", "a" * 200_000, "more than the limit of 100000"),
+        ("{{ 'aaaa' | regex_match(x) }}", "((a{1000}){1000}){1000}", "repeats too much"),
+        ("{{ 'aaaa' is regex_match(x) }}", "[a-z]{4000000000}", "repeats too much"),
+        ("{{ 'aaaa' | regex_search(x) }}", "(a|b){60000}", "repeats too much"),
+        ("{{ 'aaaa' | regex_replace(x, 'b') }}", "(a{1000,}){1000,}", "repeats too much"),
     ],
 )
 def test_hostile_values_are_refused_before_the_work(
@@ -116,10 +120,19 @@ def test_shared_values_are_measured_before_they_are_written(engine: ExpressionEn
         ("{{ x | regex_replace('(b)', '[\\\\1]') }}", "abcb", "a[b]c[b]"),
         ("{{ [x] * 3 }}", "ab", ["ab", "ab", "ab"]),
         ("{{ x | string }}", HUGE, "1E+999999999"),
+        ("{{ x | regex_match('^\\\\d{4}-\\\\d{2}-\\\\d{2}$') }}", "2026-12-03", True),
+        ("{{ x | regex_search('(?:a{0,65535}){0,65535}') }}", "aaa", "aaa"),
+        ("{{ x | regex_match(x) }}", "a{100000}", False),
     ],
 )
 def test_large_but_harmless_values_still_work(engine: ExpressionEngine, source: str, x: Any, expected: Any) -> None:
     assert engine.compile(source).render({"x": x}) == expected
+
+
+def test_a_literal_pattern_that_repeats_too_much_is_refused_when_the_file_is_checked(engine: ExpressionEngine) -> None:
+    with pytest.raises(CompileError, match="repeats too much") as info:
+        engine.compile("{{ x | regex_match('((a{1000}){1000}){1000}') }}")
+    assert info.value.code == "SL030"
 
 
 def test_the_remainder_of_a_huge_decimal_is_refused_not_rounded(engine: ExpressionEngine) -> None:
