@@ -61,6 +61,7 @@ operation can hold up the node: `/healthz`, the admin API and other webhooks kee
 | integers | 4,300 digits | `*` and `**` on integers (`10**100000` fails fast) and every decimal made an integer: `int`, `is even`, `is odd`, `is divisibleby` refuse `1e999999999` (a valid JSON number) before converting it; `int(0)` does not hide it (the default is for text that is not a number) |
 | nesting | 64 levels | expressions and YAML values, when the file is checked |
 | time | 1 second per render | checked by every `{% for %}`, every `map_each` and `sum_of`, and every 16 items inside list filters (`select`, `reject`, `selectattr`, `rejectattr`, `map`, `unique`, `groupby`, `join`, `jsonpath`); regular expressions run with the time left as their timeout |
+| patterns | 100,000 characters expanded | a regular expression whose counted repetitions expand beyond this (`((a{1000}){1000}){1000}`, which would never finish compiling) is refused before it is compiled: when the file is checked if it is written in the flow, when it runs if it comes from data |
 
 An index beyond any list is out of range like any other (`[1, 2, 3][1e999999999]` is null), and
 `x % y` on decimals is exact or refused (a quotient of more than 28 digits). Numbers outside the decimal
