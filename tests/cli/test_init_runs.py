@@ -10,6 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from runtime.cli import main
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -57,17 +61,24 @@ def test_the_commands_init_prints_work_as_printed(tmp_path: Path) -> None:
     assert "target.create_contact" in out and '"email":"ada@example.com"' in out, out
 
 
-def test_what_init_says_serve_needs_is_what_validate_env_reports(tmp_path: Path) -> None:
-    made = syncline(["syncline", "init", str(tmp_path / "p")], tmp_path, clean_env())
-    serve_block = next(commands for title, commands in blocks(made.stdout).items() if "serve" in title)
+def test_what_init_says_serve_needs_is_what_validate_env_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("TARGET_URL", "SIGNUP_HOOK_KEY", "SYNCLINE_SECRETS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["init", str(tmp_path / "p")]) == 0
+    made = capsys.readouterr().out
+    serve_block = next(commands for title, commands in blocks(made).items() if "serve" in title)
     exports = dict(
         word.split("=", 1) for line in serve_block if line.startswith("export ") for word in shlex.split(line)[1:]
     )
-    assert set(exports) == {"SIGNUP_HOOK_KEY"}, made.stdout
-    assert any(line.startswith("syncline serve") for line in serve_block), made.stdout
+    assert set(exports) == {"SIGNUP_HOOK_KEY"}, made
+    assert any(line.startswith("syncline serve") for line in serve_block), made
 
-    missing = syncline(["syncline", "validate", "--env"], tmp_path / "p", clean_env())
-    assert missing.returncode == 1 and "SL052" in missing.stdout and "SIGNUP_HOOK_KEY" in missing.stdout
-    assert "flows/signup-to-contact.yaml:" in missing.stdout, missing.stdout
-    ready = syncline(["syncline", "validate", "--env"], tmp_path / "p", clean_env(**exports))
-    assert ready.returncode == 0, ready.stdout + ready.stderr
+    monkeypatch.chdir(tmp_path / "p")
+    assert main(["validate", "--env"]) == 1
+    missing = capsys.readouterr().out
+    assert "SL052" in missing and "SIGNUP_HOOK_KEY" in missing and "flows/signup-to-contact.yaml:" in missing, missing
+    for name, value in exports.items():
+        monkeypatch.setenv(name, value)
+    assert main(["validate", "--env"]) == 0, capsys.readouterr().out
