@@ -264,7 +264,11 @@ def check_template_path(ctx: CheckContext, doc: ParsedDocument, relative: str, l
         )
         return None
     if not resolved.is_file():
-        ctx.report(doc, "SL022", f"template file {relative!r} not found", loc)
+        shown = (
+            resolved.relative_to(ctx.root.resolve()).as_posix() if resolved.is_relative_to(ctx.root.resolve()) else None
+        )
+        hint = file_did_you_mean(ctx, shown) if shown else None
+        ctx.report(doc, "SL022", f"template file {relative!r} not found", loc, hint=hint)
         return None
     return resolved
 

@@ -152,3 +152,13 @@ def test_plan_outside_git_suggests_against(
     assert "is not in a git repository, so there is no git:HEAD to compare with" in err
     assert f"syncline plan {root} --against DIR" in err
     assert "fatal:" not in err
+
+
+def test_a_mistyped_template_file_gets_a_did_you_mean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    flow = "kind: Flow\nname: f\ntrigger: {manual: {}}\nsteps:\n  - map: mappings/invoce.json.j2\n"
+    root = write(tmp_path / "p", {"flows/f.yaml": flow, "mappings/invoice.json.j2": '{"a": 1}'})
+    code, out, _err = syncline(capsys, "validate", str(root))
+    assert code == 1
+    assert (
+        "SL022 template file 'mappings/invoce.json.j2' not found — did you mean 'mappings/invoice.json.j2'?" in out
+    ), out
