@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from runtime.errors import ExpressionError
-from runtime.expr import ExpressionEngine, loads
+from runtime.expr import ExpressionEngine, Secret, loads
+from runtime.expr.taint import mark
 from runtime.payload_schema import PayloadSchema
 
 
@@ -39,7 +40,11 @@ class CompiledMapping:
             try:
                 result = loads(text)
             except ValueError as exc:
+                if isinstance(text, Secret):  # the parser's message quotes the text
+                    raise MappingError(f"mapping {self.name!r}: the template did not render valid JSON") from None
                 raise MappingError(f"mapping {self.name!r}: the template did not render valid JSON: {exc}") from None
+            if isinstance(text, Secret):  # text built with a secret: every string parsed from it is marked
+                result = mark(result)
         if self._output_validator is not None:
             _check(self._output_validator, result, f"mapping {self.name!r}: output")
         return result

@@ -27,6 +27,7 @@ from runtime.engine.replay import ReplayError, ReplayRequest, replay
 from runtime.errors import ProjectError, UsageError
 from runtime.expr import dumps
 from runtime.policy.mask import masker_for_project
+from runtime.render.redacted import redacted
 from runtime.render.report import run_as_dict, run_as_text, wrap
 from runtime.secrets import SecretStore
 from runtime.store.base import RunFilter, RunRecord, Store
@@ -226,6 +227,8 @@ async def _replay(args: argparse.Namespace, plan: Plan, store: Store) -> int:
     executor = Executor(plan, store, secrets=SecretStore())
     try:
         outcome = await replay(executor, store, request, execute=not args.queue)
+        if isinstance(outcome, RunResult):  # shown to people: secrets and values derived from them masked
+            outcome = redacted(outcome, executor.secrets.redact_value)
     except ReplayError as exc:
         print(f"syncline replay: refused ({exc.reason}): {exc}", file=sys.stderr)
         return 1

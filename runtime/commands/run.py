@@ -26,6 +26,7 @@ from runtime.engine.executor import Executor, RunResult
 from runtime.engine.plan import build_plan
 from runtime.errors import ProjectError, UsageError
 from runtime.expr import dumps, loads
+from runtime.render.redacted import redacted
 from runtime.render.report import run_as_dict, run_as_text
 from runtime.secrets import SecretStore, env_resolver
 from runtime.spec.flowtest import Mock
@@ -129,7 +130,7 @@ async def _run(args: argparse.Namespace) -> tuple[RunResult, bool]:
                 )
                 outcome = await executor.execute(created.run)
         outcome.journal = await store.journal(outcome.run.id)
-        return outcome, existing
+        return redacted(outcome, secrets.redact_value), existing
     finally:
         await executor.aclose()
         await store.close()

@@ -178,6 +178,7 @@ class ConnectorPool:
 
     def _real(self, compiled: CompiledConnection) -> Connector:
         rendered = compiled.config.render({SECRETS_KEY: self.secrets.resolve, ENV_KEY: self.env})
+        self.secrets.note(rendered)  # derived values (a Basic credential) are masked in its errors too
         try:
             config = compiled.connector_type.config_model.model_validate(rendered)
         except ValidationError as exc:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from runtime.expr import CLOCK_KEY, ENV_KEY, SECRETS_KEY
+from runtime.expr import CLOCK_KEY, ENV_KEY, SECRETS_KEY, TAINT_KEY
 from runtime.policy.provenance import Provenance
 from runtime.store.base import EventRecord, RunRecord, StepRecord
 
@@ -89,7 +89,7 @@ class StepCall:
         return compiled.render(scope)
 
     def service_scope(self) -> dict[str, Any]:
-        return {k: self.scope[k] for k in (CLOCK_KEY, SECRETS_KEY, ENV_KEY) if k in self.scope}
+        return {k: self.scope[k] for k in (CLOCK_KEY, SECRETS_KEY, ENV_KEY, TAINT_KEY) if k in self.scope}
 
     def outgoing_headers(self) -> dict[str, str]:
         run = self.state.run

@@ -39,7 +39,8 @@ from runtime.engine.errors import (
 )
 from runtime.engine.plan import CompiledFlow, CompiledOperation, CompiledStep, Plan
 from runtime.engine.retry import RetryPolicy
-from runtime.expr import CLOCK_KEY, ENV_KEY, SECRETS_KEY
+from runtime.expr import CLOCK_KEY, ENV_KEY, SECRETS_KEY, TAINT_KEY, Taint
+from runtime.expr.secrets import MASK
 from runtime.policy.limits import SystemLimits
 from runtime.policy.provenance import derive
 from runtime.secrets import SecretStore, env_resolver
@@ -60,6 +61,9 @@ log = logging.getLogger("syncline.engine")
 
 # Steps with no effect outside the run: their records need not be written before the next step.
 PURE_KINDS = frozenset({"validate", "map", "set", "switch", "filter", "respond", "foreach"})
+# Pure steps whose journaled output had secret values masked run again when a run resumes or is
+# replayed (the journal never holds those values), so later steps get the real ones.
+RECOMPUTED_KINDS = PURE_KINDS - {"respond"}
 
 
 @dataclass
@@ -355,6 +359,7 @@ class Executor:
                 "started_at": run.started_at or run.created_at,
             },
             **self._services(),
+            TAINT_KEY: Taint(),  # on once the run calls secret(): values derived from it stay marked
         }
 
     async def _replayed_journal(self, run: RunRecord, done: dict[str, StepRecord]) -> dict[str, StepRecord]:
@@ -394,7 +399,7 @@ class Executor:
     async def _step(self, step: CompiledStep, scope: dict[str, Any], state: RunState, prefix: str) -> Any:
         key = prefix + step.id
         recorded = state.done.get(key)
-        if recorded is not None:
+        if recorded is not None and not (step.kind in RECOMPUTED_KINDS and _holds_mask(recorded.output)):
             return self._restore(step, recorded, scope, state, key)
         state.steps_run += 1
         if state.steps_run > state.max_steps:
@@ -604,7 +609,7 @@ class Executor:
         from runtime.steps.call import invoke_operation
 
         operation, params = state.flow.notice
-        notice_scope = {**scope, "exception": error}
+        notice_scope = {**scope, "exception": self.secrets.redact_value(error)}
         step = CompiledStep(
             id="on_exception",
             kind="call",
@@ -636,3 +641,14 @@ class Executor:
 
     async def aclose(self) -> None:
         await self.connectors.aclose()
+
+
+def _holds_mask(value: Any) -> bool:
+    """Whether a journaled value had a secret masked in it (a string holding `***`)."""
+    if isinstance(value, str):
+        return MASK in value
+    if isinstance(value, dict):
+        return any(_holds_mask(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_mask(v) for v in value)
+    return False

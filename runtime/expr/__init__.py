@@ -7,14 +7,16 @@ Public API (everything else in this package is internal):
   `.is_constant`, `.references`, `.free_names`.
 - `Limits`: size, time and nesting bounds. `Registry` / `default_registry()` / `Spec`: the allow-list.
 - `CompileError` (codes SL030, SL031, SL033), `SandboxViolation`, `RenderError`.
-- `Secret`, `redact`: secret values and masking. `loads` / `dumps`: JSON with exact decimals.
+- `Secret`, `SecretText`, `redact`, `redact_value`: secret-marked values and masking; `Taint` and
+  `TAINT_KEY`: the render context's switch that keeps values derived from a secret marked
+  (taint.py). `loads` / `dumps`: JSON with exact decimals.
 - `round_money`: money rounding. `PathCompiler`: RFC 9535 JSONPath over Decimal documents.
 - `CLOCK_KEY`, `SECRETS_KEY`, `ENV_KEY`: where `now()`, `secret()` and `env()` find their services
   in the render context.
 
 Layout: parsing.py (Jinja2 → AST), codegen.py (AST → Python), ops.py (helpers the generated code
 calls), filters.py / tests_builtin.py / functions.py (the allow-list), registry.py, jsonpath.py,
-jsonvalues.py, decimals.py, secrets.py, limits.py, errors.py, engine.py.
+jsonvalues.py, decimals.py, secrets.py, taint.py, limits.py, errors.py, engine.py.
 """
 
 from runtime.expr.decimals import round_money
@@ -25,12 +27,13 @@ from runtime.expr.jsonpath import JSONPath, PathCompiler
 from runtime.expr.jsonvalues import dumps, loads
 from runtime.expr.limits import Limits
 from runtime.expr.registry import Registry, Spec, default_registry
-from runtime.expr.secrets import Secret, redact, redact_value
+from runtime.expr.secrets import TAINT_KEY, Secret, SecretText, Taint, redact, redact_value
 
 __all__ = [
     "CLOCK_KEY",
     "ENV_KEY",
     "SECRETS_KEY",
+    "TAINT_KEY",
     "CompileError",
     "Compiled",
     "ExpressionEngine",
@@ -41,7 +44,9 @@ __all__ = [
     "RenderError",
     "SandboxViolation",
     "Secret",
+    "SecretText",
     "Spec",
+    "Taint",
     "default_registry",
     "dumps",
     "loads",

@@ -86,6 +86,7 @@ class Generated(NamedTuple):
     references: frozenset[Ref]
     free_names: frozenset[str]
     pure: bool
+    uses_secret: bool = False
 
 
 class _Scope:
@@ -127,8 +128,14 @@ class _Scope:
 class CodeGen:
     """Generates one function. Use `value()`, `expression()` or `template()` once per instance."""
 
-    def __init__(self, registry: Registry, limits: Limits, parser: JinjaParser, name: str) -> None:
+    def __init__(
+        self, registry: Registry, limits: Limits, parser: JinjaParser, name: str, *, taint: bool = False
+    ) -> None:
         self.registry = registry
+        self.taint = taint
+        """Emit the secret-aware variant: every filter, function and text operation goes through
+        `runtime/expr/taint.py` so values computed from a secret stay marked."""
+        self.uses_secret = False
         self.limits = limits
         self.parser = parser
         self.name = name
@@ -231,6 +238,7 @@ class CodeGen:
             frozenset(self.refs),
             frozenset(self.free_names),
             self.pure,
+            self.uses_secret,
         )
 
     def _error(
@@ -295,8 +303,8 @@ class CodeGen:
                     if type(c) is nodes.TemplateData:
                         parts.append(self.const(c.data))
                     else:
-                        parts.append("_s(" + self._leaf(c, scope, path, text) + ")")
-                return "_cat(" + ", ".join(parts) + ")"
+                        parts.append(self._text(self._leaf(c, scope, path, text)))
+                return self._join("text", "_cat", parts)
             return self._nested_template(tree, scope, path, text)
         except CompileError as exc:
             raise exc.located(path, text) from None
@@ -351,7 +359,7 @@ class CodeGen:
                     else:
                         cmark = self._loc(Loc(path, source, child.lineno))
                         self._marker = cmark
-                        lines.append(f"{cmark}{pad}_w(_s({self.expr(child, scope, 0)}))")
+                        lines.append(f"{cmark}{pad}_w({self._text(self.expr(child, scope, 0))})")
                         self._marker = mark
                 return lines
             if t is nodes.If:
@@ -399,7 +407,7 @@ class CodeGen:
             raise self._error("recursive loops are not supported", node)
         pad, pad1 = _INDENT * ind, _INDENT * (ind + 1)
         seq, item, idx = self._tmp("s"), self._tmp("v"), self._tmp("i")
-        lines = [f"{mark}{pad}{seq} = _itf({self.expr(node.iter, scope, 0)})"]
+        lines = [f"{mark}{pad}{seq} = {self._text_op('for', '_itf', [self.expr(node.iter, scope, 0)])}"]
         body_scope = _Scope(scope)
         unpack = self._bind_target(node.target, body_scope, item)
         if node.test is not None:
@@ -512,6 +520,8 @@ class CodeGen:
             return f"({left} and {right})"
         if t is nodes.Or:
             return f"({left} or {right})"
+        if self.taint and t in (nodes.Add, nodes.Mul):
+            return self._join("+" if t is nodes.Add else "*", _BINOPS[t], [left, right])
         return f"{_BINOPS[t]}({left}, {right})"
 
     def _unary(self, node: nodes.UnaryExpr, scope: _Scope, depth: int) -> str:
@@ -525,7 +535,7 @@ class CodeGen:
         return f"{'_neg' if t is nodes.Neg else '_pos'}({self.expr(inner, scope, depth)})"
 
     def _concat(self, node: nodes.Concat, scope: _Scope, depth: int) -> str:
-        return "_cc(" + ", ".join(self._args(node.nodes, scope, depth)) + ")"
+        return self._join("~", "_cc", self._args(node.nodes, scope, depth))
 
     def _compare(self, node: nodes.Compare, scope: _Scope, depth: int) -> str:
         left = self.expr(node.expr, scope, depth)
@@ -597,7 +607,7 @@ class CodeGen:
         for key in keys:
             c = self.const(key)
             if type(key) is int:
-                code = f"_gi({code}, {c})"
+                code = self._text_op("index", "_gi", [code, c])
             elif simple:
                 code = f"({code}.get({c}) if _ty({code}) is _dict else _ga({code}, {c}))"
             elif not self._no_walrus:
@@ -630,11 +640,11 @@ class CodeGen:
         base = self.expr(node.node, scope, depth)
         if type(arg) is nodes.Slice:
             parts = [self.expr(p, scope, depth) if p is not None else "None" for p in (arg.start, arg.stop, arg.step)]
-            return f"_sl({base}, {', '.join(parts)})"
+            return self._text_op("slice", "_sl", [base, *parts])
         if type(arg) is nodes.Const and type(arg.value) in (str, int):
             _check_key(arg.value, node)
             return self._lookup(base, [arg.value])
-        return f"_gi({base}, {self.expr(arg, scope, depth)})"
+        return self._text_op("index", "_gi", [base, self.expr(arg, scope, depth)])
 
     # calls, filters, tests -------------------------------------------------
 
@@ -645,6 +655,8 @@ class CodeGen:
             spec = self.registry.get("function", target.name)
             if spec is None:
                 raise self._unknown("function", target.name, node, sandbox=True)
+            if target.name == "secret":
+                self.uses_secret = True
             return self._apply("function", spec, None, node, scope, depth)
         if type(target) is nodes.Getattr:
             _check_key(target.attr, target)
@@ -739,7 +751,26 @@ class CodeGen:
             codes.insert(0, "_rs")
         if not spec.pure:
             self.pure = False
+        if self.taint and kind != "test" and spec.name not in _KEEPS_MARKS:
+            wrapper = "_Tfn" if kind == "function" else "_Tfs" if spec.needs_state else "_Tf"
+            return f"{wrapper}({self.const(spec.name)}, {self._fn(spec)}, {', '.join(codes)})"
         return f"{self._fn(spec)}({', '.join(codes)})"
+
+    # secret-aware variant ----------------------------------------------------
+
+    def _text(self, code: str) -> str:
+        """A value rendered as text (`_s`), keeping its secret mark in the secret-aware variant."""
+        return f"_Tfn({self.const('text')}, _s, {code})" if self.taint else f"_s({code})"
+
+    def _join(self, what: str, helper: str, parts: list[str]) -> str:
+        if self.taint:
+            return f"_Tj({self.const(what)}, {helper}, {', '.join(parts)})"
+        return f"{helper}({', '.join(parts)})"
+
+    def _text_op(self, what: str, helper: str, args: list[str]) -> str:
+        if self.taint:
+            return f"_Tx({self.const(what)}, {helper}, {', '.join(args)})"
+        return f"{helper}({', '.join(args)})"
 
     # inline list helpers ---------------------------------------------------
 
@@ -809,6 +840,10 @@ class CodeGen:
         restore = f"\n{outer}" if outer else ""
         return f"[{elem}{restore} for {var} in {items}]"
 
+
+# Filters and functions whose result is one of their arguments or a container of them, unchanged:
+# the items keep their own marks (wrapping them would mark plain data next to a secret).
+_KEEPS_MARKS = frozenset({"default", "d", "dict", "secret"})
 
 _EXPR_HANDLERS: dict[type[nodes.Node], Callable[[CodeGen, Any, _Scope, int], str]] = {
     nodes.Const: CodeGen._const,

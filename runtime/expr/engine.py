@@ -10,6 +10,11 @@ A string that is exactly one `{{ expr }}` yields the expression's native value; 
 makes a string; strings without `{{` or `{%` are literals; dicts and lists compile into one function.
 Results are cached by source (bounded LRU). Rendering translates every Python error into
 `RenderError` naming the expression and where it sits.
+
+Each source has two compiled variants: the plain one, and the secret-aware one that keeps values
+computed from a secret marked (`runtime/expr/taint.py`). An expression that calls `secret()` only
+has the secret-aware one; any other runs it when the render context's `Taint` switch is on (a
+`secret()` call earlier in the run turned it on), compiled on first use.
 """
 
 from __future__ import annotations
@@ -20,15 +25,22 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from decimal import Decimal
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 from runtime.errors import ExpressionError, SynclineError
-from runtime.expr import ops
+from runtime.expr import ops, taint
 from runtime.expr.codegen import CodeGen, Generated, Loc, Ref, single_expression
 from runtime.expr.errors import CompileError, LimitError, RenderError
 from runtime.expr.limits import Limits
 from runtime.expr.parsing import JinjaParser
 from runtime.expr.registry import Registry, default_registry
+from runtime.expr.secrets import TAINT_KEY
+
+
+class _Variant(NamedTuple):
+    fn: Any
+    filename: str
+    line_map: dict[int, Loc]
 
 
 class Compiled:
@@ -44,6 +56,8 @@ class Compiled:
         "_filename",
         "_fn",
         "_line_map",
+        "_taint",
+        "_taint_build",
         "free_names",
         "is_constant",
         "kind",
@@ -53,7 +67,17 @@ class Compiled:
         "source",
     )
 
-    def __init__(self, *, kind: str, name: str, source: Any, generated: Generated, fn: Any, filename: str) -> None:
+    def __init__(
+        self,
+        *,
+        kind: str,
+        name: str,
+        source: Any,
+        generated: Generated,
+        fn: Any,
+        filename: str,
+        taint_build: Any = None,
+    ) -> None:
         self.kind = kind
         self.name = name
         self.source = source
@@ -64,6 +88,9 @@ class Compiled:
         self._fn = fn
         self._filename = filename
         self._line_map = generated.line_map
+        # the secret-aware variant: this one when the source calls secret(), else built on first use
+        self._taint: _Variant | None = _Variant(fn, filename, generated.line_map) if taint_build is None else None
+        self._taint_build = taint_build
 
     def __repr__(self) -> str:
         return f"Compiled({self.kind}, {self.name!r})"
@@ -71,15 +98,27 @@ class Compiled:
     def render(self, context: Mapping[str, Any]) -> Any:
         """Evaluate against `context` (e.g. `{"input": ..., "steps": ...}`); raises `RenderError`."""
         try:
+            if TAINT_KEY in context and context[TAINT_KEY].active:
+                return self._tainted().fn(context)
             return self._fn(context)
         except Exception as exc:
             raise self._translate(exc) from (exc if isinstance(exc, SynclineError) else None)
 
+    def _tainted(self) -> _Variant:
+        variant = self._taint
+        if variant is None:
+            variant = self._taint = self._taint_build()
+        return variant
+
     def _where(self, tb: TracebackType | None) -> Loc | None:
         found = None
+        maps = {self._filename: self._line_map}
+        if self._taint is not None:
+            maps[self._taint.filename] = self._taint.line_map
         while tb is not None:
-            if tb.tb_frame.f_code.co_filename == self._filename:
-                found = self._line_map.get(tb.tb_lineno, found)
+            line_map = maps.get(tb.tb_frame.f_code.co_filename)
+            if line_map is not None:
+                found = line_map.get(tb.tb_lineno, found)
             tb = tb.tb_next
         return found
 
@@ -144,6 +183,7 @@ class ExpressionEngine:
         self._namespace = ops.namespace(self.limits)
         self._namespace["_L"] = self.limits
         self._namespace["_R"] = self.registry
+        self._namespace.update(taint.namespace())
         self._cache = _LRU(self.limits.cache_size)
         self._counter = 0
 
@@ -156,8 +196,11 @@ class ExpressionEngine:
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        generated = CodeGen(self.registry, self.limits, self._parser, name).value(value)
-        return self._build(key, "value", name, value, generated)
+
+        def generate(secret_aware: bool) -> Generated:
+            return self._gen(name, secret_aware).value(value)
+
+        return self._build(key, "value", name, value, generate)
 
     def compile_expression(self, source: Any, *, name: str = "<expression>") -> Compiled:
         """Compile one expression, bare (`input.total > 100`) or braced (`{{ input.total > 100 }}`)."""
@@ -167,7 +210,6 @@ class ExpressionEngine:
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        gen = CodeGen(self.registry, self.limits, self._parser, name)
         stripped = source.strip()
         try:
             if stripped.startswith("{{") and stripped.endswith("}}"):
@@ -176,10 +218,13 @@ class ExpressionEngine:
                     raise CompileError("write one expression here, e.g. {{ input.total > 100 }}")
             else:
                 node = self._parser.expression(source)
-            generated = gen.expression(node, source)
+
+            def generate(secret_aware: bool) -> Generated:
+                return self._gen(name, secret_aware).expression(node, source)
+
+            return self._build(key, "expression", name, source, generate)
         except CompileError as exc:
             raise exc.located((name,), source) from None
-        return self._build(key, "expression", name, source, generated)
 
     def compile_template(self, source: str, name: str = "<template>") -> Compiled:
         """Compile a whole template file (`{% for %}`, `{% if %}`, `{% set %}`, output) rendering to text."""
@@ -189,16 +234,48 @@ class ExpressionEngine:
             return hit
         try:
             tree = self._parser.template(source, name=name)
-            generated = CodeGen(self.registry, self.limits, self._parser, name).template(tree, source)
+
+            def generate(secret_aware: bool) -> Generated:
+                return self._gen(name, secret_aware).template(tree, source)
+
+            return self._build(key, "template", name, source, generate)
         except CompileError as exc:
             raise exc.located((name,), source) from None
-        return self._build(key, "template", name, source, generated)
 
     def render(self, value: Any, context: Mapping[str, Any], *, name: str = "<value>") -> Any:
         """Compile (cached) and render in one call."""
         return self.compile(value, name=name).render(context)
 
-    def _build(self, key: Any, kind: str, name: str, source: Any, generated: Generated) -> Compiled:
+    def _gen(self, name: str, secret_aware: bool) -> CodeGen:
+        return CodeGen(self.registry, self.limits, self._parser, name, taint=secret_aware)
+
+    def _build(self, key: Any, kind: str, name: str, source: Any, generate: Any) -> Compiled:
+        generated: Generated = generate(False)
+        taint_build = None
+        if generated.uses_secret:  # only ever rendered secret-aware
+            generated = generate(True)
+        else:
+
+            def taint_build() -> _Variant:
+                try:
+                    return self._exec(kind, name, generate(True))
+                except CompileError as exc:
+                    raise exc.located((name,), source if isinstance(source, str) else None) from None
+
+        variant = self._exec(kind, name, generated)
+        compiled = Compiled(
+            kind=kind,
+            name=name,
+            source=source,
+            generated=generated,
+            fn=variant.fn,
+            filename=variant.filename,
+            taint_build=taint_build,
+        )
+        self._cache.put(key, compiled)
+        return compiled
+
+    def _exec(self, kind: str, name: str, generated: Generated) -> _Variant:
         self._counter += 1
         filename = f"<syncline {kind} {self._counter}>"
         namespace = dict(self._namespace)
@@ -208,16 +285,7 @@ class ExpressionEngine:
         except (SyntaxError, RecursionError, MemoryError, ValueError) as exc:
             raise CompileError(f"too complex to compile ({type(exc).__name__})", path=(name,)) from None
         exec(code, namespace)
-        compiled = Compiled(
-            kind=kind,
-            name=name,
-            source=source,
-            generated=generated,
-            fn=namespace["_render"],
-            filename=filename,
-        )
-        self._cache.put(key, compiled)
-        return compiled
+        return _Variant(namespace["_render"], filename, generated.line_map)
 
 
 def _freeze(value: Any) -> Any:

@@ -5,7 +5,9 @@ expressions cannot name (names starting with `__` are refused at compile time):
 
 - `CLOCK_KEY` (`"__clock__"`): a callable returning an aware `datetime`, or an object with `.now()`;
   without it `now()` is the current UTC time.
-- `SECRETS_KEY` (`"__secrets__"`): `resolve(name) -> str | None`. `secret()` returns a `Secret`.
+- `SECRETS_KEY` (`"__secrets__"`): `resolve(name) -> str | None`. `secret()` returns a `SecretText`
+  (a `Secret` when shorter than 4 characters) and turns on the context's `Taint` switch
+  (`TAINT_KEY`, when the context has one), so the rest of the run keeps values derived from it marked.
 - `ENV_KEY` (`"__env__"`): `resolve(name) -> str | None`. `env('NAME')` of an unset setting is an
   error unless a fallback is given (`env('NAME', 'x')`); `env('NAME') | default('x')` is compiled
   as `env('NAME', none) | default('x')`, so the filter's fallback applies.
@@ -25,7 +27,7 @@ from runtime.expr.decimals import type_name
 from runtime.expr.errors import LimitError
 from runtime.expr.ops import RenderState
 from runtime.expr.registry import Spec
-from runtime.expr.secrets import Secret
+from runtime.expr.secrets import MIN_SECRET_LENGTH, TAINT_KEY, Secret, SecretText
 
 CLOCK_KEY = "__clock__"
 SECRETS_KEY = "__secrets__"
@@ -89,8 +91,11 @@ def _resolve(state: RenderState, key: str, fn: str, name: Any) -> str | None:
 
 def secret(state: RenderState, name: Any) -> Secret:
     """The secret `name`, masked wherever it would be shown."""
-    value = _resolve(state, SECRETS_KEY, "secret", name)
-    return Secret(value or "")
+    value = _resolve(state, SECRETS_KEY, "secret", name) or ""
+    switch = state.ctx.get(TAINT_KEY)
+    if switch is not None:
+        switch.active = True
+    return SecretText(value) if len(value) >= MIN_SECRET_LENGTH else Secret(value)
 
 
 class _NoFallback:

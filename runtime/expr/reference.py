@@ -39,6 +39,19 @@ has no fallback. `syncline validate --env` lists the settings and secrets that c
 webhook triggers need and that are not set (SL052); `syncline serve` refuses to start without them
 (with `--allow-missing-secrets` it starts, and `/readyz` answers 503 naming them until they are set).
 
+## Values derived from a secret
+A value computed from a secret is secret too, whatever computed it: `'user:' ~ secret('PW')`,
+`(...) | b64encode`, `| upper`, `[0:8]`, `| list | join(' ')`, `| sha256`, `| hmac_sha256(secret('K'))`,
+`| tojson`, `| regex_replace(...)`, and every string of a list or object built from one (including a
+mapping's output object and a `fail` step's message). It is sent as it is to the connector call that
+uses it (a header, a body, a URL) and in a `respond` step's answer; wherever it is shown (journal,
+admin API, CLI, logs, dead letters, traces, error messages) it is `***`, and text joined from secrets
+and plain text shows each secret as `***` (`Bearer ***`). The mark follows the value through later
+steps of the run (`vars`, `steps.<id>.output`). An error raised while working on such a value names
+the operation, never the value. Items picked out of a list or object keep their own mark; a string
+computed from a list or object that holds a secret is marked. Numbers and booleans (its length, a
+comparison) are not.
+
 ## Numbers are exact
 Numbers from payloads and files are decimals: `0.1 + 0.2 == 0.3` holds, `0.1 * 3` is `0.3`, and JSON
 output writes them back as exact numbers. Division gives a decimal (28 significant digits). Round

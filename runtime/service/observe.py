@@ -3,7 +3,8 @@
 Spans are produced when the `otel` extra is installed (`pip install 'syncline[otel]'`) and
 `SYNCLINE_OTEL=1` (or `OTEL_EXPORTER_OTLP_ENDPOINT`) is set; the exporter is configured by the
 standard OpenTelemetry environment variables. One span per step, named `<flow>/<step>`, with the run
-id, correlation id, step kind and attempt as attributes; errors mark the span.
+id, correlation id, step kind and attempt as attributes; errors mark the span with the exception's
+type only (its message may quote data or a value derived from a secret; the journal has it, masked).
 """
 
 from __future__ import annotations
@@ -47,8 +48,16 @@ class ServiceObserver(ExecutionObserver):
             "syncline.step_kind": kind,
             "syncline.correlation_id": run.correlation_id or "",
         }
-        with self.tracer.start_as_current_span(f"{run.flow}/{step_key}", attributes=attributes) as span:
-            yield span
+        with self.tracer.start_as_current_span(
+            f"{run.flow}/{step_key}", attributes=attributes, record_exception=False, set_status_on_exception=False
+        ) as span:
+            try:
+                yield span
+            except BaseException as exc:
+                from opentelemetry.trace import Status, StatusCode
+
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                raise
 
     def step_finished(self, run: RunRecord, kind: str, status: str, seconds: float) -> None:
         self.metrics.child(self.metrics.step_latency, run.flow, kind).observe(max(seconds, 0.0))

@@ -453,7 +453,8 @@ class Service:
             lease.cancel()
 
     def _fallback_response(self, result: RunResult) -> dict[str, Any]:
-        return outcome_response(result.run.id, result.status, result.output, result.error)
+        output = self.secrets.redact_value(result.output)  # as journaled: secrets and derived values masked
+        return outcome_response(result.run.id, result.status, output, result.error)
 
     def _final_sync(self, run: RunRecord) -> Response:
         """The answer to a repeated sync delivery of an ended run: what the first caller got."""

@@ -61,6 +61,10 @@ async def invoke_operation(call: StepCall, operation: Any, params: Any, key: str
         log.status = "planned"
         return {"dry_run": True, "operation": operation.target}
     await executor.before_effect(call.state.run.id)  # earlier effects are journaled before this one
+    # values derived from a secret go to the connector as they are; remember them so that text
+    # echoing them (the connector's errors, logs, a response body) is masked
+    executor.secrets.note(params)
+    executor.secrets.note(spec)
     request = CallRequest(
         operation=operation.name,
         spec=spec if isinstance(spec, dict) else {},

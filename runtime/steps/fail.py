@@ -22,7 +22,9 @@ class FailHandler:
 
     async def execute(self, call: StepCall) -> Any:
         fields = call.step.fields
-        message = str(call.render(fields["message"]))
+        message = call.render(fields["message"])
+        if not isinstance(message, str):  # a secret-marked message keeps its mark (masked when shown)
+            message = str(message)
         raise BusinessException(fields["code"], message, fields["route_to"] or call.state.flow.model.owner)
 
 

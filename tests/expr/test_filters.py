@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from runtime.errors import ExpressionError
-from runtime.expr import CLOCK_KEY, ENV_KEY, SECRETS_KEY, ExpressionEngine, Secret, default_registry, loads
+from runtime.expr import CLOCK_KEY, ENV_KEY, SECRETS_KEY, ExpressionEngine, Secret, SecretText, default_registry, loads
 
 ORDER = loads(
     """{"id": "A-1", "note": "  hello World  ", "currency": "eur", "tags": ["b", "a", "B", "c"],
@@ -166,7 +166,7 @@ FUNCTIONS: list[tuple[str, Any]] = [
     ("uuid() | regex_match('^[0-9a-f]{8}-[0-9a-f]{4}-4')", True),
     ("now()", "2026-01-02T03:04:05.000+00:00"),
     ("env('REGION')", "eu-1"),
-    ("secret('TOKEN')", Secret("s3cr3t")),
+    ("secret('TOKEN')", SecretText("s3cr3t")),
 ]
 
 CONTEXT = {
