@@ -173,7 +173,7 @@ def test_deeply_nested_data(engine: ExpressionEngine, source: str, bounded: None
         engine.compile_expression(source).render({"x": _deep(100_000)})
 
 
-def test_deeply_nested_json_is_refused_by_loads(clock: None) -> None:
+def test_deeply_nested_json_is_refused_by_loads(bounded: None) -> None:
     with pytest.raises(ValueError):
         loads("[" * 100_000 + "]" * 100_000)
 
