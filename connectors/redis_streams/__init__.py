@@ -1,0 +1,29 @@
+"""The `redis_streams` connector: append messages to Redis Streams (XADD), through redis-py asyncio.
+
+A Connection of type `redis_streams` names a server `url`; its `publish` operations name a stream.
+The call's idempotency key is the entry's `message_id` field, and a dedupe key written in the same
+Lua script as the XADD keeps a re-sent message from being added twice. Needs the `redis` extra
+(`pip install 'syncline[redis]'`); the models load without it.
+"""
+
+from __future__ import annotations
+
+from connectors.redis_streams.connector import RedisStreamsConnector, create
+from connectors.redis_streams.models import RedisStreamsConfig, RedisStreamsOperation
+from runtime.connector_api import ConnectorType
+
+CONNECTOR = ConnectorType(
+    name="redis_streams",
+    description="Appends messages to Redis Streams (XADD) through redis-py asyncio (extra `redis`). An entry has "
+    "the fields `message_id` (the call's idempotency key), `content_type`, `body` and `headers` (JSON). With "
+    "`dedupe` (default) one Lua script checks a key `<dedupe_prefix>:{<stream>}:<message id>` and only when it is "
+    "absent runs the XADD and sets that key for `dedupe_window`, so a re-sent message is added once and the call "
+    "returns the first entry's id (explicit stream ids cannot carry arbitrary keys: they must grow). The client "
+    "re-connects with backoff (`reconnect`) after the server or the network went away. Publish only: consuming "
+    "(a queue trigger) is not available yet.",
+    config_model=RedisStreamsConfig,
+    operation_model=RedisStreamsOperation,
+    create=create,
+)
+
+__all__ = ["CONNECTOR", "RedisStreamsConfig", "RedisStreamsConnector", "RedisStreamsOperation", "create"]
