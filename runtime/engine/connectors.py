@@ -131,6 +131,10 @@ class ConnectorPool:
         """The one way a call reaches a connector (steps, reconcile, poll triggers): through the
         system's shared limits from Policy rules (rate limit, concurrency, circuit breaker)."""
         connector = await self.get(operation.connection, state)
+        # values derived from a secret go to the connector as they are; remember them so that text
+        # echoing them (the connector's errors, logs, a response body) is masked
+        self.secrets.note(request.params)
+        self.secrets.note(request.spec)
         async with limits.around(operation):
             started = time.perf_counter()
             try:

@@ -8,20 +8,36 @@ or a resumed run sends the same key. In a dry run, operations that write are lis
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 from runtime.connector_api import CallRequest
 from runtime.engine.context import CallLog, StepCall
 from runtime.policy.guard import SUPPRESSED, before_call
 from runtime.spec.flow import CallStep
+from runtime.step_api import Reference, StepBase, StepHandler, StepType
 
 
 def default_idempotency_key(flow: str, run_id: str, step_key: str) -> str:
     return hashlib.sha256(f"{flow}\x1f{run_id}\x1f{step_key}".encode()).hexdigest()[:32]
 
 
-class CallHandler:
-    kind = "call"
+class CallHandler(StepHandler):
+    """The `call` step kind."""
+
+    calls_operation = True
+
+    def references(self, step: StepBase) -> Sequence[Reference]:
+        assert isinstance(step, CallStep)
+        return [Reference("operation", step.call, ("call",), params=step.with_)]
+
+    def rendered_first(self, step: StepBase) -> Any:
+        assert isinstance(step, CallStep)
+        return step.with_
+
+    def graph_label(self, step: StepBase) -> str:
+        assert isinstance(step, CallStep)
+        return step.call
 
     def compile(self, step: Any, compiler: Any, compiled: Any) -> dict[str, Any]:
         assert isinstance(step, CallStep)
@@ -61,10 +77,6 @@ async def invoke_operation(call: StepCall, operation: Any, params: Any, key: str
         log.status = "planned"
         return {"dry_run": True, "operation": operation.target}
     await executor.before_effect(call.state.run.id)  # earlier effects are journaled before this one
-    # values derived from a secret go to the connector as they are; remember them so that text
-    # echoing them (the connector's errors, logs, a response body) is masked
-    executor.secrets.note(params)
-    executor.secrets.note(spec)
     request = CallRequest(
         operation=operation.name,
         spec=spec if isinstance(spec, dict) else {},
@@ -86,3 +98,4 @@ async def invoke_operation(call: StepCall, operation: Any, params: Any, key: str
 
 
 HANDLER = CallHandler()
+STEP = StepType("call", CallStep, HANDLER, order=40)

@@ -15,7 +15,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from runtime.connector_api import CallRequest
-from runtime.expr import PathCompiler
+from runtime.expr import TAINT_KEY, PathCompiler, Taint
 from runtime.spec.common import parse_duration
 from runtime.spec.flow import PollSpec, PollTrigger
 
@@ -83,7 +83,7 @@ class Poller:
         """One poll: returns how many runs were created."""
         service = self.service
         store = service.store
-        scope = service.service_scope()
+        scope = {**service.service_scope(), TAINT_KEY: Taint()}  # values derived from a secret stay marked
         cursor = await store.get_cursor(self.trigger_id)
         if cursor is None and self.spec.cursor is not None:
             cursor = self.spec.cursor.initial

@@ -1,13 +1,20 @@
-"""The executor with values derived from a secret (issue 8.3): the journal, the run's error and the
-exception notice hold them masked; a connector call gets the real value, also after a resume, when
-the pure step that computed it runs again instead of restoring its masked output."""
+"""The executor with values derived from a secret (issue 8.3): the journal, the run's error, the
+exception notice and the step's span hold them masked; a connector call gets the real value, also
+after a resume, when the pure step that computed it runs again instead of restoring its masked output."""
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Callable
 
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+
 from runtime.engine.plan import Plan
+from runtime.service.metrics import Metrics
+from runtime.service.observe import ServiceObserver
 from runtime.spec.flowtest import Mock
 from tests.engine.conftest import Harness
 
@@ -78,3 +85,27 @@ steps:
     dump += repr([c.params for c in result.calls])  # the notice to people is masked too
     assert leaks(dump) == [], dump
     assert result.error is not None and result.error["code"] == "AUTH" and result.error["message"] == "***"
+
+
+async def test_a_span_of_a_failed_step_carries_the_exception_type_only(
+    make_plan: Build, harness: Callable[..., Harness]
+) -> None:
+    plan = make_plan("""
+kind: Flow
+name: f
+trigger: {manual: {}}
+steps:
+  - id: refuse
+    fail: {code: AUTH, message: "login {{ (secret('PW') | upper) }} refused"}
+""")
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    h = harness(plan, {}, secrets={"PW": CANARY})
+    h.executor.observer = ServiceObserver(Metrics(), provider.get_tracer("test"))
+    await h.store.open()
+    assert (await h.executor.run_flow("f", {})).status == "exception"
+    (span,) = exporter.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR and span.status.description == "BusinessException"
+    shown = repr(span.status) + repr(span.events) + repr(dict(span.attributes or {}))
+    assert leaks(shown) == [], shown

@@ -8,8 +8,11 @@ the JSON logs and stdout of `syncline serve`, the store's files, and the CLI (`s
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import logging
+import os
 import re
 import signal
 import subprocess
@@ -18,8 +21,20 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.service.harness import OPERATOR, ROOT, VIEWER, Sink, bearer, serve_process, wait_ready, write_project
+from tests.service.conftest import StartNode
+from tests.service.harness import (
+    OPERATOR,
+    ROOT,
+    VIEWER,
+    Sink,
+    bearer,
+    serve_process,
+    until,
+    wait_ready,
+    write_project,
+)
 
 CANARY = "zqkv-wyxj-hgtr-pqmz"
 BASIC = base64.b64encode(f"user:{CANARY}".encode()).decode()
@@ -99,7 +114,7 @@ def cli(*args: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "runtime.cli", *args],
         cwd=ROOT,
-        env={**__import__("os").environ, **ENV},
+        env={**os.environ, **ENV},
         capture_output=True,
         text=True,
         timeout=120,
@@ -114,7 +129,7 @@ async def wait_ended(client: httpx.AsyncClient, run_id: str) -> dict:  # type: i
         if run.get("status") in ("exception", "dead_lettered", "succeeded", "failed"):
             return run  # type: ignore[no-any-return]
         assert time.monotonic() < deadline, run
-        await __import__("asyncio").sleep(0.05)
+        await asyncio.sleep(0.05)
 
 
 async def test_a_canary_secret_used_ten_ways_appears_in_no_output(tmp_path: Path, sink: Sink) -> None:
@@ -178,3 +193,45 @@ async def test_a_canary_secret_used_ten_ways_appears_in_no_output(tmp_path: Path
     assert "***" in everything
     found = leaks(everything)
     assert found == [], [(form, everything[everything.index(form) - 200 :][:400]) for form in found]
+
+
+FEED = """\
+kind: Connection
+name: feed
+type: http
+system: feedsource
+config:
+  base_url: "{url}"
+  timeout: 5s
+operations:
+  items: {{method: GET, path: "/items/{{{{ params.key }}}}", entity: thing, effect: read}}
+"""
+
+POLL = """
+trigger:
+  poll:
+    call: feed.items
+    every: 100ms
+    backoff: 100ms
+    with: {key: "{{ secret('CANARY_PW') | upper }}"}
+    items: "$.data[*]"
+    key: "{{ item.id }}"
+steps:
+  - id: push
+    call: sink.post
+    with: {path: got, body: "{{ input }}"}
+"""
+
+
+async def test_a_poll_sends_the_derived_value_and_masks_the_error_echoing_it(
+    tmp_path: Path, sink: Sink, nodes: StartNode, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink.rule(f"/items/{CANARY.upper()}", status=500, body={"error": "no"})
+    caplog.set_level(logging.WARNING, logger="syncline.poll")
+    monkeypatch.setenv("CANARY_PW", CANARY)
+    project = write_project(tmp_path / "p", sink.url, {"feed": POLL})
+    (project / "systems" / "feed.yaml").write_text(FEED.format(url=sink.url))
+    await nodes(project)
+    await until(lambda: "poll feed failed" in caplog.text)
+    assert len(sink.on(f"/items/{CANARY.upper()}")) >= 1  # the source got the real value
+    assert "*** returned HTTP 500" in caplog.text and leaks(caplog.text) == [], caplog.text
