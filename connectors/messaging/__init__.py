@@ -9,6 +9,7 @@ project that uses no broker never needs them installed.
 
 from __future__ import annotations
 
+from connectors.messaging.delivery import Delivery
 from connectors.messaging.encoding import encode_body, header_text, message_headers
 from connectors.messaging.errors import Errors, describe
 from connectors.messaging.link import Backoff, Link
@@ -24,6 +25,7 @@ from connectors.messaging.publish import Outgoing, outgoing
 
 __all__ = [
     "Backoff",
+    "Delivery",
     "Duration",
     "Errors",
     "Link",

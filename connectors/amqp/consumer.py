@@ -1,0 +1,95 @@
+"""`AmqpConsumer`: takes messages from an existing RabbitMQ queue with a bounded prefetch.
+
+A plain library class, not wired to any trigger yet. It shares its connector's connection (its own
+channel), so credentials, TLS and reconnect backoff are the connection's. The broker holds at most
+`prefetch` unacknowledged messages for it; a message is acknowledged only by `Delivery.ack()`, and a
+message never acked comes back after the channel closes (`redelivered`). A lost connection ends the
+iteration with a retriable `connect` `ConnectorError`; iterate again to go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from connectors.amqp.connector import AmqpConnector
+from connectors.messaging import Delivery
+from runtime.connector_api import ConnectorError
+
+
+class AmqpConsumer:
+    def __init__(self, connector: AmqpConnector, queue: str, *, prefetch: int = 10) -> None:
+        if prefetch < 1:
+            raise ValueError("prefetch must be at least 1")
+        self.connector = connector
+        self.queue = queue
+        self.prefetch = prefetch
+
+    async def messages(self) -> AsyncIterator[Delivery]:
+        """Deliveries from the queue, in order, until the caller stops iterating."""
+        import aiormq.exceptions as amqp_errors
+
+        errors = self.connector.errors
+        session = await self.connector.link.get()
+        channel = await session.connection.channel()
+        try:
+            await channel.set_qos(prefetch_count=self.prefetch)
+            try:
+                queue = await channel.get_queue(self.queue, ensure=True)
+            except amqp_errors.ChannelNotFoundEntity:
+                raise errors.make(
+                    f"consume {self.queue}",
+                    f"queue {self.queue!r} does not exist",
+                    reason="config",
+                    error_class="fatal",
+                ) from None
+            try:
+                async with queue.iterator() as incoming:
+                    async for message in incoming:
+                        yield _delivery(message, self.queue)
+            except ConnectorError:
+                raise
+            except (amqp_errors.AMQPConnectionError, amqp_errors.ChannelClosed, ConnectionError, OSError) as exc:
+                await self.connector.link.broken(session)
+                raise errors.make(
+                    f"consume {self.queue}",
+                    "the connection to the broker was lost",
+                    reason="connect",
+                    error_class="retriable",
+                    detail=exc,
+                ) from None
+        finally:
+            if not channel.is_closed and not session.connection.is_closed:
+                with contextlib.suppress(Exception):
+                    await channel.close()
+
+
+def _delivery(message: Any, queue: str) -> Delivery:
+    headers = {str(name): _text(value) for name, value in (message.headers or {}).items()}
+    count = headers.get("x-delivery-count")  # quorum queues count redeliveries
+    if count is not None and count.isdigit():
+        delivery_count: int | None = int(count) + 1
+    else:
+        delivery_count = None if message.redelivered else 1
+
+    async def ack() -> None:
+        await message.ack()
+
+    async def nack(requeue: bool) -> None:
+        await message.nack(requeue=requeue)
+
+    return Delivery(
+        body=bytes(message.body),
+        headers=headers,
+        message_id=message.message_id,
+        content_type=message.content_type,
+        source=queue,
+        delivery_count=delivery_count,
+        _ack=ack,
+        _nack=nack,
+    )
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
