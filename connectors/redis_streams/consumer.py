@@ -1,0 +1,158 @@
+"""`RedisStreamsConsumer`: takes entries from a Redis stream through a consumer group.
+
+A plain library class, not wired to any trigger yet. It shares its connector's client, so
+credentials, TLS and reconnect backoff are the connection's. The group is created on first use
+(`XGROUP CREATE ... MKSTREAM`, from the stream's start). Each round first reclaims entries another
+consumer (or an earlier run of this one) took but did not acknowledge for `claim_idle` seconds
+(`XAUTOCLAIM`; `claim_idle=None` turns it off), then reads new ones (`XREADGROUP ... >`, blocking
+at most `block` seconds).
+An entry is acknowledged only by `Delivery.ack()` (`XACK`); `nack()` leaves it pending, so it is
+reclaimed once idle for `claim_idle`; `nack(requeue=False)` acknowledges it without processing.
+`delivery_count` is the group's count for reclaimed entries and 1 for new ones. A lost connection
+ends the iteration with a retriable `connect` `ConnectorError`; iterate again to go on.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+import simplejson
+
+from connectors.messaging import Delivery
+from connectors.redis_streams.connector import RedisStreamsConnector
+from runtime.connector_api import ConnectorError
+
+
+class RedisStreamsConsumer:
+    def __init__(
+        self,
+        connector: RedisStreamsConnector,
+        stream: str,
+        group: str,
+        *,
+        consumer: str | None = None,
+        batch: int = 10,
+        block: float = 1.0,
+        claim_idle: float | None = 60.0,
+    ) -> None:
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        self.connector = connector
+        self.stream = stream
+        self.group = group
+        self.consumer = consumer or f"syncline-{secrets.token_hex(4)}"
+        self.batch = batch
+        self.block = block
+        self.claim_idle = claim_idle
+
+    async def messages(self) -> AsyncIterator[Delivery]:
+        """Reclaimed stale entries first, then new ones, until the caller stops iterating."""
+        import redis.exceptions
+
+        errors = self.connector.errors
+        where = f"consume {self.stream}"
+        client = await self.connector.link.get()
+        try:
+            try:
+                await client.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+            except redis.exceptions.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    if "WRONGTYPE" in str(exc):
+                        raise errors.make(
+                            where,
+                            f"key {self.stream!r} holds a value that is not a stream",
+                            reason="config",
+                            error_class="fatal",
+                        ) from None
+                    raise
+            while True:
+                entries, counts = await self._reclaimed(client)
+                if not entries:
+                    read: Any = await client.xreadgroup(
+                        self.group,
+                        self.consumer,
+                        {self.stream: ">"},
+                        count=self.batch,
+                        block=max(1, round(self.block * 1000)),
+                    )
+                    entries = _entries(read)
+                for entry_id, fields in entries:
+                    yield self._delivery(client, _text(entry_id), fields, counts.get(_text(entry_id), 1))
+        except ConnectorError:
+            raise
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+            await self.connector.link.broken(client)
+            raise errors.make(
+                where, "the connection to the server was lost", reason="connect", error_class="retriable", detail=exc
+            ) from None
+        except redis.exceptions.ResponseError as exc:
+            raise errors.make(
+                where, "the server refused the consumer", reason="status", error_class="fatal", detail=exc
+            ) from None
+
+    async def _reclaimed(self, client: Any) -> tuple[list[Any], dict[str, int]]:
+        """Entries pending longer than `claim_idle`, now ours, with their delivery counts."""
+        if self.claim_idle is None:
+            return [], {}
+        idle = max(0, round(self.claim_idle * 1000))
+        result = await client.xautoclaim(
+            self.stream, self.group, self.consumer, min_idle_time=idle, start_id="0-0", count=self.batch
+        )
+        claimed = [(entry_id, fields) for entry_id, fields in result[1] if fields]
+        if not claimed:
+            return [], {}
+        pending = await client.xpending_range(
+            self.stream,
+            self.group,
+            min=claimed[0][0],
+            max=claimed[-1][0],
+            count=len(claimed) * 2,
+            consumername=self.consumer,
+        )
+        counts = {_text(item["message_id"]): int(item["times_delivered"]) for item in pending}
+        return claimed, counts
+
+    def _delivery(self, client: Any, entry_id: str, fields: dict[Any, Any], count: int) -> Delivery:
+        values = {_text(name): value for name, value in fields.items()}
+        try:
+            headers = simplejson.loads(_text(values.get("headers", b"{}")))
+        except ValueError:
+            headers = {}
+        stream, group = self.stream, self.group
+
+        async def ack() -> None:
+            await client.xack(stream, group, entry_id)
+
+        async def nack(requeue: bool) -> None:
+            if not requeue:
+                await client.xack(stream, group, entry_id)
+
+        message_id = values.get("message_id")
+        content_type = values.get("content_type")
+        body = values.get("body", b"")
+        return Delivery(
+            body=body if isinstance(body, bytes) else str(body).encode(),
+            headers={str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
+            message_id=_text(message_id) if message_id is not None else None,
+            content_type=_text(content_type) if content_type is not None else None,
+            source=stream,
+            delivery_count=count,
+            _ack=ack,
+            _nack=nack,
+        )
+
+
+def _entries(read: Any) -> list[Any]:
+    """The entries of one stream from an XREADGROUP reply (RESP2 list or RESP3 map)."""
+    if not read:
+        return []
+    if isinstance(read, dict):
+        value = next(iter(read.values()))
+        return list(value[0] if value and isinstance(value[0], list) else value)
+    return list(read[0][1])
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
