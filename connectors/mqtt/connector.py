@@ -88,7 +88,11 @@ class MqttConnector:
             timeout=config.connect_timeout,
             keepalive=max(1, round(config.keepalive)),
             tls_context=tls.context(self._context.project_dir) if tls is not None else None,
+            properties=_connect_properties(config),
+            # with a kept session, resume it (unacknowledged messages come again); else start clean
+            clean_start=config.session_expiry is None,
         )
+        client._client.manual_ack_set(True)  # a received message is acknowledged by its consumer, never on receipt
         session = _Session(client)
         _hook(session)
         try:
@@ -246,6 +250,18 @@ def _hook(session: _Session) -> None:
     paho.on_publish = publish_acked
     paho.on_disconnect = disconnected
     paho.on_socket_close = socket_closed
+
+
+def _connect_properties(config: MqttConfig) -> Any:
+    """CONNECT properties: receive maximum, and how long the broker keeps the session."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    properties.ReceiveMaximum = config.receive_maximum
+    if config.session_expiry is not None:
+        properties.SessionExpiryInterval = max(1, round(config.session_expiry))
+    return properties
 
 
 def _code(reason_code: Any) -> int | None:

@@ -29,6 +29,21 @@ class MqttConfig(BaseModel):
         examples=["syncline-wms"],
     )
     tls: TlsOptions | None = Field(None, description="TLS settings.")
+    session_expiry: Duration | None = Field(
+        None,
+        description="Keep the broker session (subscriptions, unacknowledged QoS 1/2 messages) this long after a "
+        "disconnect, and resume it on reconnect, so a message received but not acknowledged is delivered again. "
+        "Needs a fixed `client_id`. Unset: a fresh session on every connect.",
+        examples=["1h"],
+    )
+    receive_maximum: int = Field(
+        100,
+        ge=1,
+        le=65535,
+        description="Most QoS 1/2 messages the broker sends this client before it acknowledges them (the consuming "
+        "side's prefetch).",
+        examples=[100],
+    )
     keepalive: Duration = Field(60.0, description="Keep-alive interval the broker enforces.", examples=["60s"])
     connect_timeout: Duration = Field(10.0, description="Longest wait to open the connection.", examples=["10s"])
     timeout: Duration = Field(

@@ -1,0 +1,97 @@
+"""`MqttConsumer`: takes MQTT 5 messages from a topic filter, acknowledged only when the holder says so.
+
+A plain library class, not wired to any trigger yet. It shares its connector's client (one consumer
+per connector), so credentials, TLS and reconnect backoff are the connection's. Messages are
+acknowledged manually: the PUBACK goes out on `Delivery.ack()`, not on receipt. MQTT has no negative
+acknowledgement: a message never acknowledged is delivered again only when the session resumes, so
+for at-least-once consumption give the connection a fixed `client_id` and a `session_expiry`; the
+connection's `receive_maximum` bounds the unacknowledged messages the broker sends. `group` makes it
+a shared subscription (`$share/<group>/<filter>`): the broker spreads the messages over the group's
+members. `nack(requeue=False)` acknowledges without processing. A lost connection ends the iteration
+with a retriable `connect` `ConnectorError`; iterate again to go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from connectors.messaging import Delivery
+from connectors.mqtt.connector import MESSAGE_ID, MqttConnector
+from runtime.connector_api import ConnectorError
+
+
+class MqttConsumer:
+    def __init__(self, connector: MqttConnector, topic: str, *, group: str | None = None, qos: int = 1) -> None:
+        if qos not in (1, 2):
+            raise ValueError("qos must be 1 or 2 (QoS 0 cannot be acknowledged)")
+        if group is not None and (not group or any(c in group for c in "/+#")):
+            raise ValueError("group must be a name without '/', '+' or '#'")
+        self.connector = connector
+        self.topic = topic
+        self.group = group
+        self.qos = qos
+        self.subscribed = asyncio.Event()  # set once the broker confirmed the subscription
+
+    @property
+    def subscription(self) -> str:
+        return f"$share/{self.group}/{self.topic}" if self.group else self.topic
+
+    async def messages(self) -> AsyncIterator[Delivery]:
+        """Deliveries as the broker sends them, until the caller stops iterating."""
+        import aiomqtt
+
+        errors = self.connector.errors
+        where = f"consume {self.topic}"
+        session = await self.connector.link.get()
+        client = session.client
+        paho = client._client  # in manual-ack mode from the start (see MqttConnector._open)
+        try:
+            await client.subscribe(self.subscription, qos=self.qos)
+            self.subscribed.set()
+            async for message in client.messages:
+                if not message.topic.matches(self.topic):
+                    continue
+                yield _delivery(paho, message)
+        except ConnectorError:
+            raise
+        except (aiomqtt.MqttError, ConnectionError, OSError) as exc:
+            await self.connector.link.broken(session)
+            raise errors.make(
+                where, "the connection to the broker was lost", reason="connect", error_class="retriable", detail=exc
+            ) from None
+        finally:
+            self.subscribed.clear()
+            if not session.lost.is_set():
+                with contextlib.suppress(Exception):
+                    await client.unsubscribe(self.subscription)
+
+
+def _delivery(paho: Any, message: Any) -> Delivery:
+    properties = getattr(message, "properties", None)
+    pairs = getattr(properties, "UserProperty", None) or []
+    headers = {str(name): str(value) for name, value in pairs if name != MESSAGE_ID}
+    message_id = next((str(value) for name, value in pairs if name == MESSAGE_ID), None)
+    content_type = getattr(properties, "ContentType", None)
+    payload = message.payload
+    body = payload if isinstance(payload, bytes) else str(payload if payload is not None else "").encode()
+
+    async def ack() -> None:
+        paho.ack(message.mid, message.qos)
+
+    async def nack(requeue: bool) -> None:
+        if not requeue:
+            paho.ack(message.mid, message.qos)
+
+    return Delivery(
+        body=bytes(body),
+        headers=headers,
+        message_id=message_id,
+        content_type=content_type if isinstance(content_type, str) else None,
+        source=str(message.topic),
+        delivery_count=None,  # MQTT only flags a resend (DUP), it does not count
+        _ack=ack,
+        _nack=nack,
+    )
