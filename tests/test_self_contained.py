@@ -1,4 +1,5 @@
-"""The test suite needs nothing outside the repository: no test, Makefile target or CI script reads `../shared`."""
+"""The test suite needs nothing outside the repository: no test, Makefile target or CI script reads the
+shared folder that sits beside some checkouts."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-# `../shared`, `REPO.parent / "shared"` and the like: a path that climbs out of the checkout.
+# the shared folder one level up (by `..` or by `.parent`) and the like: a path that climbs out of the checkout.
 OUTSIDE = re.compile(r"\.\./shared|\.parent\s*/\s*[\"']shared[\"']|/work/shared|parents\[\d\]\s*/\s*[\"']shared[\"']")
 
 
