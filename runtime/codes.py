@@ -131,7 +131,8 @@ _CODES: list[Code] = [
         "SL046",
         "error",
         "webhook auth reads the signature and the signed timestamp from the same header",
-        "Give `timestamp_header` its own header (e.g. X-Timestamp); combined headers (t=…,v1=…) are not supported.",
+        "Give `timestamp_header` its own header (e.g. X-Timestamp); for a combined header (t=…,v1=…) use "
+        "`type: signature_header` (or its preset `stripe`).",
     ),
     # --- project (SL05x) ---
     Code(

@@ -74,7 +74,7 @@ def _check_webhook_auth_headers(ctx: CheckContext, doc: ParsedDocument, spec: We
             f"webhook auth reads the signature and the timestamp from the same header {auth.header!r}",
             ("trigger", "webhook", "auth", "timestamp_header"),
             hint="give the timestamp its own header (e.g. X-Timestamp); a combined header such as "
-            "Stripe-Signature (t=…,v1=…) is not supported",
+            "Stripe-Signature (t=…,v1=…) is `type: signature_header` (or `type: stripe`)",
         )
 
 

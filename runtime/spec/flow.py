@@ -26,32 +26,9 @@ from runtime.spec.common import (
     PositiveInt,
     Template,
 )
+from runtime.spec.webhook_auth import WebhookAuth
 
 # --------------------------------------------------------------------------------------- triggers
-
-
-class WebhookAuth(Model):
-    """How a webhook caller proves who it is."""
-
-    type: Literal["hmac_sha256", "hmac_sha512", "api_key", "basic", "none"] = Field(
-        description="`hmac_sha256`/`hmac_sha512` verify a signature over the raw body; `api_key` and "
-        "`basic` check a header; `none` accepts anyone (a policy can forbid it).",
-        examples=["hmac_sha256"],
-    )
-    secret: Template | None = Field(
-        None,
-        description="The HMAC key or expected API key, usually `{{ secret('NAME') }}`.",
-        examples=["{{ secret('WEBSHOP_HOOK_SECRET') }}"],
-    )
-    previous_secret: Template | None = Field(None, description="A second accepted HMAC key while secrets are rotated.")
-    header: str = Field("X-Signature", description="Header carrying the signature or API key.")
-    prefix: str | None = Field(None, description="Text before the hex signature, e.g. `sha256=`.")
-    timestamp_header: str | None = Field(
-        None, description="Header with the Unix time signed together with the body (`<ts>.<body>`)."
-    )
-    tolerance: Duration = Field("5m", description="How far the signed timestamp may be from now.")
-    username: Template | None = Field(None, description="Expected user for `basic`.")
-    password: Template | None = Field(None, description="Expected password for `basic`.")
 
 
 class WebhookSpec(Model):

@@ -24,7 +24,7 @@ from runtime.spec.flow import WebhookTrigger
 from runtime.spec.flowtest import Expect, ExpectedCall, FlowTest, InputFile, WebhookInput
 from runtime.spec.inputs import read_input_file
 from runtime.store.memory import MemoryStore
-from runtime.triggers.webhook_auth import sign, verify
+from runtime.triggers.webhook_auth import SIGNED_TYPES, sign, verify
 
 
 @dataclass
@@ -120,7 +120,7 @@ def _webhook(plan: Plan, flow: Any, spec: WebhookInput, clock: FakeClock, secret
         return None if value is None else str(value)
 
     headers = dict(spec.webhook.headers)
-    if spec.webhook.sign and auth is not None and auth.type.startswith("hmac"):
+    if spec.webhook.sign and auth is not None and auth.type in SIGNED_TYPES:
         secret = resolve(auth.secret) or ""
         headers.update(sign(auth, secret, body, int(clock.time())))
     failure = verify(auth, headers, body, now=clock.time(), resolve=resolve)

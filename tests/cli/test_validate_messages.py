@@ -106,8 +106,8 @@ def test_trigger_and_auth_types_list_the_allowed_values(tmp_path: Path, capsys: 
     code, out, _err = syncline(capsys, "validate", str(root))
     assert code == 1
     assert (
-        "SL012 trigger.webhook.auth.type: 'hmac' is not one of: hmac_sha256, hmac_sha512, api_key, basic, none"
-        " — did you mean 'hmac_sha256'?"
+        "SL012 trigger.webhook.auth.type: 'hmac' is not one of: hmac_sha256, hmac_sha512, github, shopify, stripe,"
+        " signature_header, api_key, basic, none — did you mean 'hmac_sha256'?"
     ) in out
 
 

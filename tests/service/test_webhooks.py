@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import stripe
 
 from runtime.demo.simulators import free_port
 from tests.service.conftest import StartNode
@@ -67,6 +68,22 @@ steps:
     with: {path: basic, body: "{{ input }}"}
 """
 
+STRIPE = """
+trigger:
+  webhook:
+    path: /hooks/stripe
+    auth:
+      type: stripe
+      secret: "{{ secret('STRIPE_WHSEC') }}"
+      previous_secret: "{{ secret('STRIPE_WHSEC_OLD') }}"
+      tolerance: 2m
+    idempotency_key: "{{ input.id }}"
+steps:
+  - id: post
+    call: sink.post
+    with: {path: stripe, body: "{{ input.data.object }}"}
+"""
+
 OPEN = """
 trigger:
   webhook:
@@ -80,6 +97,8 @@ steps:
 
 API_KEY = "api-key-value-0001"
 OLD_SECRET = "old-hook-secret-0001"
+STRIPE_SECRET = "whsec_service_test_0001"
+STRIPE_OLD = "whsec_service_test_old_0002"
 
 
 @pytest.fixture
@@ -89,9 +108,10 @@ async def node(tmp_path: Path, sink: Sink, nodes: StartNode, monkeypatch: pytest
     monkeypatch.setenv("HOOK_API_KEY", API_KEY)
     monkeypatch.setenv("HOOK_USER", "shop")
     monkeypatch.setenv("HOOK_PASSWORD", "pass-word-0001")
-    project = write_project(
-        tmp_path / "project", sink.url, {"orders": ORDERS, "keyed": KEYED, "basic": BASIC, "open": OPEN, "keys": KEYS}
-    )
+    monkeypatch.setenv("STRIPE_WHSEC", STRIPE_SECRET)
+    monkeypatch.setenv("STRIPE_WHSEC_OLD", STRIPE_OLD)
+    flows = {"orders": ORDERS, "keyed": KEYED, "basic": BASIC, "open": OPEN, "keys": KEYS, "stripe": STRIPE}
+    project = write_project(tmp_path / "project", sink.url, flows)
     return await nodes(project)
 
 
@@ -290,6 +310,56 @@ async def test_signature_headers_are_not_stored_with_the_run(node: Node) -> None
     assert stored is not None
     assert stored.headers.get("x-shop") == "s1"
     assert "x-signature" not in stored.headers and "x-timestamp" not in stored.headers
+
+
+def stripe_event(event_id: str) -> bytes:
+    return json.dumps(
+        {"id": event_id, "object": "event", "type": "invoice.paid", "data": {"object": {"id": "in_1"}}}
+    ).encode()
+
+
+def stripe_signed(body: bytes, *secrets: str, age: int = 0) -> dict[str, str]:
+    """A Stripe-Signature header made by the official `stripe` package (one v1 per secret, as while rolling)."""
+    stamp = int(time.time()) - age
+    headers = [stripe.WebhookSignature.generate_signature_header(body.decode(), s, timestamp=stamp) for s in secrets]
+    v1s = [header.split(",", 1)[1] for header in headers]
+    return {"Content-Type": "application/json", "Stripe-Signature": ",".join([f"t={stamp}", *v1s])}
+
+
+async def test_a_stripe_webhook_signed_by_the_stripe_package_starts_a_run(node: Node, sink: Sink) -> None:
+    body = stripe_event("evt_1")
+    answer = await node.client.post("/hooks/stripe", content=body, headers=stripe_signed(body, STRIPE_SECRET))
+    assert answer.status_code == 202, answer.text
+    run = await node.wait_run(answer.json()["run_id"])
+    assert run["status"] == "succeeded"
+    assert [h.body for h in sink.on("/stripe")] == [{"id": "in_1"}]
+    stored = await node.service.store.get_run(answer.json()["run_id"])
+    assert stored is not None and "stripe-signature" not in stored.headers
+
+
+async def test_stripe_rotation_several_v1_and_the_previous_secret_are_honoured(node: Node) -> None:
+    rolling = stripe_event("evt_roll")
+    headers = stripe_signed(rolling, "whsec_not_ours", STRIPE_SECRET)
+    assert (await node.client.post("/hooks/stripe", content=rolling, headers=headers)).status_code == 202
+    old = stripe_event("evt_old")
+    headers = stripe_signed(old, STRIPE_OLD)
+    assert (await node.client.post("/hooks/stripe", content=old, headers=headers)).status_code == 202
+    foreign = stripe_event("evt_foreign")
+    answer = await node.client.post("/hooks/stripe", content=foreign, headers=stripe_signed(foreign, "whsec_x"))
+    assert answer.status_code == 401 and answer.json()["code"] == "bad_signature"
+
+
+async def test_stripe_tampered_and_stale_deliveries_are_401(node: Node) -> None:
+    body = stripe_event("evt_bad")
+    tampered = await node.client.post(
+        "/hooks/stripe", content=body.replace(b"in_1", b"in_2"), headers=stripe_signed(body, STRIPE_SECRET)
+    )
+    assert tampered.status_code == 401 and tampered.json()["code"] == "bad_signature"
+    # the flow's tolerance is 2m: ten minutes old is refused, however valid the signature
+    stale = await node.client.post("/hooks/stripe", content=body, headers=stripe_signed(body, STRIPE_SECRET, age=600))
+    assert stale.status_code == 401 and stale.json()["code"] == "stale_timestamp"
+    assert STRIPE_SECRET not in tampered.text + stale.text
+    assert await node.runs(flow="stripe") == []
 
 
 # ------------------------------------------------------------------------------------ idempotency
