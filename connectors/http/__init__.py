@@ -4,7 +4,8 @@
 
     config.py       the Connection `config:` and operation models (validation, JSON Schema, docs)
     client.py       HttpConnector: one live connection; the call pipeline
-    auth.py         basic, bearer, API key, OAuth2 client credentials, HMAC signing
+    auth.py         basic, bearer, API key, OAuth2 client credentials / JWT bearer, OAuth 1.0a, HMAC signing
+    csrf.py         the CSRF token session SAP OData wants on writes
     egress.py       the SSRF guard and the pinned, guarded httpx transport
     request.py      URL, parameter, header and body building (header injection refused)
     response.py     output parsing and status → ConnectorError classification
@@ -49,8 +50,9 @@ def create_connector(
 
 CONNECTOR = ConnectorType(
     name="http",
-    description="Call HTTP/JSON APIs: auth (basic, bearer, API key, OAuth2 client credentials, HMAC), "
-    "rate limit, circuit breaker, Retry-After, pagination and an SSRF egress guard.",
+    description="Call HTTP/JSON APIs: auth (basic, bearer, API key, OAuth2 client credentials and JWT bearer, "
+    "OAuth 1.0a, HMAC), CSRF token session, rate limit, circuit breaker, Retry-After, pagination and an SSRF "
+    "egress guard.",
     config_model=HttpConfig,
     operation_model=HttpOperation,
     create=create_connector,

@@ -3,7 +3,8 @@
 A call goes: resolve the operation (static model + rendered spec) → build the request (URL, query,
 headers, JSON/form body; header injection refused) → circuit breaker → per page: rate limit →
 authenticate → send through the egress-guarded transport → follow redirects by hand, checking each
-hop → one OAuth token refresh on 401 → check the status → parse the output.
+hop → one OAuth token refresh on 401 → check the status → parse the output. With `csrf:` configured a
+write first fetches the CSRF token (`csrf.py`), and a 403 asking for a new one refetches it once.
 
 The connector uses httpx's request/response models and transport API but not `httpx.AsyncClient`:
 redirects, auth and cookies are handled here anyway, and the client logs every full URL at INFO,
@@ -35,10 +36,12 @@ from connectors.http.config import (
     HttpOperation,
     NextLinkPagination,
     OAuth2ClientCredentials,
+    OAuth2JwtBearer,
     PagePagination,
     check_base_url,
     scalar_text,
 )
+from connectors.http.csrf import FETCH, CsrfSession
 from connectors.http.egress import EgressPolicy, EgressRefused, declared_hosts
 from connectors.http.pagination import next_link, select_items, select_one
 from connectors.http.ratelimit import TokenBucket
@@ -130,10 +133,15 @@ class HttpConnector:
                 timeout=config.timeout,
                 retry_after_max=config.retry_after_max,
             )
+            self._csrf: CsrfSession | None = None
+            if config.csrf is not None:
+                check_header(config.csrf.header, FETCH, "config.csrf.header")
+                self._csrf_url, self._csrf_query = join_url(self._base, config.csrf.path)
+                self._csrf = CsrfSession(config.csrf, self._redact, config.retry_after_max)
         except ValueError as exc:  # RequestError is a ValueError too
             raise self._config_error(f"connection {context.connection!r}: {exc}") from None
         declared = [self._base]
-        if isinstance(config.auth, OAuth2ClientCredentials):
+        if isinstance(config.auth, OAuth2ClientCredentials | OAuth2JwtBearer):
             declared.append(self._base.join(config.auth.token_url))
         policy = EgressPolicy(context.allow_hosts, config.allow_private, declared_hosts(*declared))
         self._transport = GuardedAiohttpTransport(policy, verify_tls=config.verify_tls)
@@ -353,13 +361,30 @@ class HttpConnector:
     # -------------------------------------------------------------------------------- one exchange
 
     async def _exchange(self, request: Outgoing, timeout: float, expect: tuple[int, ...] | None) -> Reply:
-        """Send with redirects; on a 401 to a request carrying a cached OAuth token, refresh it once."""
+        """Send with redirects; on a 401 to a request carrying a cached OAuth token, refresh it once; on a
+        write that needs a CSRF token, fetch it first and once more after a 403 asking for a new one."""
+        csrf = self._csrf if request.method not in SAFE_METHODS else None
+        used = await self._csrf_token(csrf, timeout)
         reply = await self._follow(request, timeout, expect)
         if reply.status == 401 and self._auth.refreshable and reply.credential is not None:
             log.debug("%s", self._redact(f"{describe(reply.method, reply.url)}: 401, refreshing the token once"))
             self._auth.invalidate(reply.credential)
             reply = await self._follow(request, timeout, expect)
+        if csrf is not None and csrf.rejected(reply):
+            log.debug("%s", self._redact(f"{describe(reply.method, reply.url)}: 403, fetching a new CSRF token"))
+            csrf.invalidate(used)
+            await self._csrf_token(csrf, timeout)
+            reply = await self._follow(request, timeout, expect)
         return reply
+
+    async def _csrf_token(self, csrf: CsrfSession | None, timeout: float) -> str | None:
+        if csrf is None:
+            return None
+        headers = self._headers.copy()
+        headers.set(csrf.config.header, FETCH)
+        url = self._csrf_url.copy_with(params=self._csrf_query) if self._csrf_query else self._csrf_url
+        fetch = Outgoing(csrf.config.method, url, headers, b"")
+        return await csrf.ensure(lambda: self._exchange(fetch, timeout, None))
 
     async def _follow(self, request: Outgoing, timeout: float, expect: tuple[int, ...] | None) -> Reply:
         current = request
@@ -436,6 +461,8 @@ class HttpConnector:
             await self._throttle(timeout, what)
         signed = Outgoing(request.method, request.url, request.headers.copy(), request.content)
         credential = await self._auth.apply(signed) if authenticate else None
+        if authenticate and self._csrf is not None:
+            self._csrf.decorate(signed)
         try:
             wire_headers = signed.headers.wire()
         except RequestError as exc:
@@ -474,6 +501,8 @@ class HttpConnector:
             raise self._config_error(f"{what}: {type(exc).__name__}: {exc}") from None
         except (httpx.HTTPError, OSError) as exc:  # resets, server hang-ups, malformed responses
             raise self._connect_error(what, exc) from None
+        if authenticate and self._csrf is not None:
+            self._csrf.remember(response.headers)
         log.debug("%s", self._redact(f"{what}: HTTP {response.status}, {len(content)} bytes"))
         return Reply(
             request.method,

@@ -224,10 +224,101 @@ class HmacAuth(_Model):
     )
 
 
+def _check_token_url(value: str) -> str:
+    if value.startswith(("http://", "https://")) and not is_template(value):
+        check_base_url(value)
+    elif not value.startswith(("/", "{{", "http://", "https://")):
+        raise ValueError("must be an absolute http(s) URL or a path starting with /")
+    return value
+
+
+class OAuth2JwtBearer(_Model):
+    """OAuth 2.0 JWT bearer grant (RFC 7523; Salesforce): a signed assertion is exchanged for a cached token."""
+
+    type: Literal["oauth2_jwt_bearer"] = Field(description="Authentication scheme.", examples=["oauth2_jwt_bearer"])
+    token_url: Annotated[str, AfterValidator(_check_token_url)] = Field(
+        description="Token endpoint: an absolute URL, or a path resolved against base_url.",
+        examples=["https://login.salesforce.com/services/oauth2/token"],
+    )
+    issuer: str = Field(
+        description="`iss` claim (the assertion also has `sub`, `aud`, `iat` and `exp`): the client id "
+        "(Salesforce: the connected app's consumer key).",
+        examples=["{{ secret('SF_CONSUMER_KEY') }}"],
+    )
+    subject: str = Field(
+        description="`sub` claim: the user the token acts for (Salesforce: the user name).",
+        examples=["integration@example.com"],
+    )
+    audience: str = Field(
+        description="`aud` claim: the authorization server (Salesforce: https://login.salesforce.com, or "
+        "https://test.salesforce.com for sandboxes).",
+        examples=["https://login.salesforce.com"],
+    )
+    private_key: SecretStr = Field(
+        description="PEM private key the assertion is signed with (a secret).",
+        examples=["{{ secret('SF_PRIVATE_KEY') }}"],
+    )
+    algorithm: Literal["RS256", "RS384", "RS512"] = Field(
+        "RS256", description="JWS algorithm of the assertion.", examples=["RS256"]
+    )
+    key_id: str | None = Field(None, description="`kid` header of the assertion, if the server wants one.")
+    scope: str | None = Field(None, description="Space-separated scopes to request.", examples=["api"])
+    lifetime: Duration = Field(
+        180.0,
+        description="How long the assertion is valid (`exp` = now + lifetime; Salesforce allows 3 minutes).",
+        examples=["3m"],
+    )
+    expiry_margin: Duration = Field(
+        30.0, description="Fetch a new token this long before the cached one expires.", examples=["30s"]
+    )
+
+
+class OAuth1Auth(_Model):
+    """OAuth 1.0a request signing (RFC 5849), e.g. NetSuite token-based authentication (TBA)."""
+
+    type: Literal["oauth1"] = Field(description="Authentication scheme.", examples=["oauth1"])
+    consumer_key: str = Field(description="Consumer key of the integration record.", examples=["{{ secret('NS_CK') }}"])
+    consumer_secret: SecretStr = Field(description="Consumer secret (a secret).", examples=["{{ secret('NS_CS') }}"])
+    token: str = Field(description="Token id (`oauth_token`).", examples=["{{ secret('NS_TOKEN_ID') }}"])
+    token_secret: SecretStr = Field(
+        description="Token secret (a secret).", examples=["{{ secret('NS_TOKEN_SECRET') }}"]
+    )
+    realm: str | None = Field(
+        None,
+        description="`realm` of the Authorization header (NetSuite: the account id, e.g. `1234567_SB1`).",
+        examples=["1234567_SB1"],
+    )
+    signature_method: Literal["HMAC-SHA256", "HMAC-SHA1"] = Field(
+        "HMAC-SHA256",
+        description="Signature method (NetSuite requires HMAC-SHA256). Each request gets a fresh nonce and "
+        "timestamp; the signature covers the method, URL, query parameters and, only for a form-encoded "
+        "body, the body's parameters (a JSON body is not signed, RFC 5849 3.4.1.3.1).",
+        examples=["HMAC-SHA256"],
+    )
+
+
 Auth = Annotated[
-    BasicAuth | BearerAuth | ApiKeyAuth | OAuth2ClientCredentials | HmacAuth,
+    BasicAuth | BearerAuth | ApiKeyAuth | OAuth2ClientCredentials | OAuth2JwtBearer | OAuth1Auth | HmacAuth,
     Field(discriminator="type"),
 ]
+
+
+class CsrfToken(_Model):
+    """A CSRF token session for writes (SAP OData / Gateway)."""
+
+    path: str = Field(
+        "/",
+        description="Path (under base_url) the token is fetched from, usually the OData service root.",
+        examples=["/", "/sap/opu/odata/sap/API_SALES_ORDER_SRV/"],
+    )
+    method: Literal["GET", "HEAD"] = Field("GET", description="Method of the token request.", examples=["GET"])
+    header: str = Field(
+        "x-csrf-token",
+        description="Header that carries the token: `fetch` on the token request (its answer sets the token and "
+        "session cookies), the token on writes (with the cookies). A 403 whose header says `Required` or whose "
+        'body says "CSRF token validation failed" makes the connector fetch a new token and resend once.',
+        examples=["x-csrf-token"],
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -277,8 +368,14 @@ class HttpConfig(_Model):
     )
     auth: Auth | None = Field(
         None,
-        description="How requests authenticate: basic, bearer, api_key, oauth2_client_credentials or hmac.",
+        description="How requests authenticate: basic, bearer, api_key, oauth2_client_credentials, "
+        "oauth2_jwt_bearer, oauth1 or hmac.",
         examples=[{"type": "bearer", "token": "{{ secret('CRM_TOKEN') }}"}],
+    )
+    csrf: CsrfToken | None = Field(
+        None,
+        description="Fetch a CSRF token (and keep the session cookies) for writes, as SAP OData requires.",
+        examples=[{"path": "/sap/opu/odata/sap/API_SALES_ORDER_SRV/"}],
     )
     rate_limit: RateLimit | None = Field(
         None,
