@@ -258,7 +258,7 @@ SCHEMA_JSON = json.dumps(ORDER_SCHEMA, indent=1)
 CONNECTION = """kind: Connection
 name: erp
 type: http
-config: {{base_url: "http://127.0.0.1:{port}", timeout: 10s, allow_private: true}}
+config: {{base_url: "http://127.0.0.1:{port}", timeout: 10s}}
 operations:
   create_sales_order: {{method: POST, path: /sales-orders, body: "{{{{ params.body }}}}", entity: order, effect: create}}
 """

@@ -130,7 +130,7 @@ async def connector(port: int, calls: int, variant: str) -> float:
     _sniffio(variant != "shipped")
     try:
         config = HttpConfig.model_validate(
-            {"base_url": f"http://127.0.0.1:{port}", "timeout": "10s", "allow_private": True}
+            {"base_url": f"http://127.0.0.1:{port}", "timeout": "10s"}
         )
         operation = HttpOperation.model_validate(
             {

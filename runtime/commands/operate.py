@@ -16,7 +16,7 @@ import datetime as dt
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from runtime.compiler import check_project
 from runtime.engine.context import CallLog
@@ -30,7 +30,7 @@ from runtime.policy.mask import masker_for_project
 from runtime.render.redacted import redacted
 from runtime.render.report import run_as_dict, run_as_text, wrap
 from runtime.secrets import SecretStore
-from runtime.store.base import RunFilter, RunRecord, Store
+from runtime.store.base import RunFilter, RunRecord, RunStatus, Store
 from runtime.store.factory import open_store
 
 
@@ -128,6 +128,9 @@ async def _runs_list(args: argparse.Namespace, plan: Plan, store: Store) -> int:
             raise UsageError("--business-key is name:value, e.g. order:4711")
         key = (name, value)
     statuses = [s for s in (args.status or "").split(",") if s] or None
+    unknown = sorted(set(statuses or ()) - set(get_args(RunStatus)))
+    if unknown:
+        raise UsageError(f"unknown status {', '.join(unknown)}; one of: {', '.join(get_args(RunStatus))}")
     found = await store.list_runs(
         RunFilter(
             flow=args.flow, status=statuses, correlation_id=args.correlation_id, business_key=key, limit=args.limit

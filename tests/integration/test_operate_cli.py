@@ -98,3 +98,11 @@ def test_replay_refuses_unknown_runs_and_steps(sims: Simulators, tmp_path: Path)
     run_id = json.loads(ok.stdout)["run"]["id"]
     bad_step = cli(sims, "replay", run_id, "--from-step", "nonexistent", "--store", store)
     assert bad_step.returncode == 1 and "has no step 'nonexistent'" in bad_step.stderr
+
+
+def test_runs_list_refuses_an_unknown_status(sims: Simulators, tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'ops.db'}"
+    listed = cli(sims, "runs", "list", "--status", "succeeded,finished", "--store", store)
+    assert listed.returncode == 2, listed.stderr
+    assert "unknown status finished; one of: queued," in listed.stderr and "Traceback" not in listed.stderr
+    assert cli(sims, "runs", "list", "--status", "succeeded,dead_lettered", "--store", store).returncode == 0
