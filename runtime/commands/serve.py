@@ -1,4 +1,4 @@
-"""`syncline serve [--project DIR] [--store URL] [--host H --port P] [--workers N] [--watch] [--poison-after N]`.
+"""`syncline serve [--project DIR] [--store URL] [--host H --port P] [--concurrency N] [--watch] [--poison-after N]`.
 
 Runs the service on uvicorn. SIGTERM/SIGINT shut down gracefully (stop accepting, finish or release
 claimed runs within `--grace` seconds, exit 0); SIGHUP, `POST /api/v1/reload` or `--watch` reload the
@@ -29,6 +29,7 @@ from runtime.service import loop as serve_loop
 from runtime.service.app import build_app, reload_on_sighup
 from runtime.service.logs import configure
 from runtime.service.service import Service
+from runtime.service.workers import DEFAULT_CONCURRENCY
 from runtime.store.base import StoreError
 
 log = logging.getLogger("syncline.serve")
@@ -61,7 +62,16 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", help="store URL (default: the project's, else .syncline/syncline.db)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--workers", type=int, default=4, help="concurrent runs executed by this node")
+    p.add_argument(
+        "--concurrency",
+        "--workers",
+        dest="workers",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=f"runs this node executes at once from the queue, claimed in batches (default {DEFAULT_CONCURRENCY}; "
+        "--workers is the former name)",
+    )
     p.add_argument("--grace", type=float, default=30.0, help="seconds to finish claimed runs on shutdown")
     p.add_argument("--watch", action="store_true", help="reload when project files change")
     p.add_argument("--log-level", default="info")

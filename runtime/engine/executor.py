@@ -212,13 +212,17 @@ class Executor:
     def _services(self) -> dict[str, Any]:
         return {CLOCK_KEY: self.clock, SECRETS_KEY: self.secrets.resolve, ENV_KEY: self.env}
 
-    async def execute(self, run: RunRecord, *, events: Sequence[dict[str, Any]] = ()) -> RunResult:
-        """Execute (or resume) `run` until it ends or suspends; the store holds the outcome."""
+    async def execute(
+        self, run: RunRecord, *, events: Sequence[dict[str, Any]] = (), empty_journal: bool = False
+    ) -> RunResult:
+        """Execute (or resume) `run` until it ends or suspends; the store holds the outcome.
+        `empty_journal`: the caller knows the run has journaled nothing (its claim said so), so the
+        journal is not read back."""
         flow = self.plan.flow(run.flow)
         now = self.clock.time()
         fresh = run.id in self._fresh and not run.replay_of
         self._fresh.discard(run.id)
-        journal = [] if fresh else await self.store.journal(run.id)
+        journal = [] if fresh or (empty_journal and not run.replay_of) else await self.store.journal(run.id)
         done = {r.step_key: r for r in journal if r.status in ("succeeded", "skipped", "compensated")}
         if run.replay_of:
             done = await self._replayed_journal(run, done)

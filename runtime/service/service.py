@@ -45,7 +45,7 @@ from runtime.service.webhooks import (
     sync_response,
     wait_for_response,
 )
-from runtime.service.workers import LeaseTimer, WorkerPool
+from runtime.service.workers import DEFAULT_CONCURRENCY, LeaseTimer, WorkerPool
 from runtime.spec.common import parse_duration
 from runtime.spec.flow import PollTrigger, ScheduleTrigger
 from runtime.store.base import FINAL_STATUSES, NewRun, RunFilter, RunRecord, Store, StoreError
@@ -80,7 +80,7 @@ class Service:
         project_dir: Path,
         store_url: str | None = None,
         *,
-        workers: int = 4,
+        workers: int = DEFAULT_CONCURRENCY,  # runs in flight at once (`WorkerPool`)
         node_id: str | None = None,
         lease: float = 30.0,
         clock: Clock | None = None,
@@ -300,7 +300,9 @@ class Service:
             future.set_result(response)
 
     # ------------------------------------------------------------------------------ execution
-    async def execute(self, run: RunRecord) -> RunResult:
+    async def execute(self, run: RunRecord, *, empty_journal: bool = False) -> RunResult:
+        """Execute a run this node holds; `empty_journal`: its claim found nothing journaled, so the
+        journal is not read back."""
         if run.stalls >= self.poison_after:
             return await self._poison(run)
         plan = self.plan_for(run)
@@ -316,7 +318,7 @@ class Service:
             )
             raise ProjectError([Diagnostic.make("SL029", f"flow {run.flow!r} is no longer deployed")])
         started = self.clock.time()
-        result = await self.executor(plan).execute(run)
+        result = await self.executor(plan).execute(run, empty_journal=empty_journal)
         self.metrics.child(self.metrics.run_latency, run.flow).observe(max(self.clock.time() - started, 0.0))
         if result.status in FINAL_STATUSES:
             self.metrics.child(self.metrics.runs, run.flow, result.status).inc()

@@ -1,25 +1,38 @@
-"""Workers: claim runnable runs from the store with a lease, execute them, keep the lease alive.
+"""Workers: claim due runs from the store in batches, execute up to a limit of them at once, keep
+their leases alive.
 
-A run whose worker died is claimable again once its lease expires and resumes from its journal.
-Workers wake on new work immediately (intake sets an event) and otherwise poll the store, so due
-retries, timers and runs accepted by other nodes are picked up too. On shutdown a worker finishes
-its current run within the grace period; a run still going after it is released to the queue.
+One dispatcher task per node claims what the node has room for — up to `limit` runs in flight,
+at most `CLAIM_BATCH` in one store transaction — and starts a task per claimed run. It claims
+again as soon as runs finish (when the last claim filled its batch: there is more work) or when
+intake says there is new work (`notify`), and otherwise polls the store every `poll_interval`, so
+due retries, timers and runs accepted by other nodes are picked up too. A wake-up that comes while
+a claim is under way is kept (the event is cleared before claiming), so new work never waits for
+the poll. Each claim leases its runs to an owner of its own (`<node>/c<n>`), so a run this node
+still executes is never confused with a later claim of the same run.
+
+A run whose node died is claimable again once its lease expires and resumes from its journal. On
+shutdown the node stops claiming, lets running runs finish within the grace period and releases
+the rest to the queue.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from typing import TYPE_CHECKING
 
-from runtime.service.logs import bind
+from runtime.service.logs import bind, run_context
 from runtime.store.base import RunRecord, StoreError
 
 if TYPE_CHECKING:
     from runtime.service.service import Service
 
 log = logging.getLogger("syncline.workers")
+
+CLAIM_BATCH = 32  # the most runs one claim (one store transaction) takes
+DEFAULT_CONCURRENCY = 64  # runs in flight per node (`syncline serve --concurrency`)
 
 
 class LeaseTimer:
@@ -54,40 +67,78 @@ class LeaseTimer:
 
 
 class WorkerPool:
-    def __init__(self, service: Service, count: int, *, poll_interval: float = 0.25) -> None:
+    """Executes claimed runs, at most `limit` at once on this node (`syncline serve --concurrency`)."""
+
+    def __init__(self, service: Service, limit: int, *, poll_interval: float = 0.25, batch: int = CLAIM_BATCH) -> None:
         self.service = service
-        self.count = count
+        self.limit = max(0, limit)
+        self.batch = max(1, batch)
         self.poll_interval = poll_interval
-        self.wake = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self.wake = asyncio.Event()  # new work may be due (intake, events, replays)
+        self._freed = asyncio.Event()  # a run finished: room for another
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._runs: set[asyncio.Task[None]] = set()
+        self._owners = itertools.count()
         self._stopping = False
-        self.current: dict[str, tuple[RunRecord, str]] = {}  # run id -> (run, worker holding its lease)
+        self.current: dict[str, tuple[RunRecord, str]] = {}  # run id -> (run, owner of its lease)
+
+    @property
+    def count(self) -> int:
+        """The limit of runs in flight (the former number of worker tasks)."""
+        return self.limit
 
     def start(self) -> None:
-        for index in range(self.count):
-            self._tasks.append(asyncio.create_task(self._loop(f"{self.service.node_id}/w{index}")))
+        if self.limit > 0 and self._dispatcher is None:
+            self._dispatcher = asyncio.create_task(self._dispatch())
 
     def notify(self) -> None:
         self.wake.set()
 
-    async def _loop(self, worker: str) -> None:
+    def owner(self) -> str:
+        """A lease owner for one claim: the node's id and a number of its own."""
+        return f"{self.service.node_id}/c{next(self._owners)}"
+
+    async def _dispatch(self) -> None:
         service = self.service
         while not self._stopping:
+            room = self.limit - len(self._runs)
+            if room <= 0:
+                self._freed.clear()
+                await self._freed.wait()
+                continue
+            wanted = min(room, self.batch)
+            owner = self.owner()
+            self.wake.clear()  # before the claim: a notify while it runs is not lost
             try:
-                claimed = await self.work_once(worker)
+                runs = await service.store.claim(owner, now=service.clock.time(), lease=service.lease, limit=wanted)
             except StoreError as exc:
                 service.metrics.store_errors.inc()
                 log.warning("claim failed: %s", exc)
-                await asyncio.sleep(min(self.poll_interval * 8, 2.0))
+                await self._idle(min(self.poll_interval * 8, 2.0))
                 continue
-            if not claimed:
-                self.wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), self.poll_interval)
+            for run in runs:
+                self._start(run, owner)
+            if len(runs) < wanted:  # nothing more is due now: until new work, a finished run or the poll
+                await self._idle(self.poll_interval)
+
+    async def _idle(self, seconds: float) -> None:
+        if self._stopping or self.wake.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), seconds)
+
+    def _start(self, run: RunRecord, owner: str) -> None:
+        task = asyncio.create_task(self.execute(run, owner))
+        self._runs.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._runs.discard(task)
+        self._freed.set()
 
     async def work_once(self, worker: str) -> int:
-        """Claim the oldest due run (if any) for `worker` and execute it; how many runs were claimed.
-        A failed claim raises `StoreError`; a run's own failures end in its record, never here."""
+        """Claim the oldest due run (if any) for `worker` and execute it here; how many runs were
+        claimed. A failed claim raises `StoreError`; a run's own failures end in its record."""
         service = self.service
         runs = await service.store.claim(worker, now=service.clock.time(), lease=service.lease, limit=1)
         for run in runs:
@@ -100,7 +151,7 @@ class WorkerPool:
         token = bind(run_id=run.id, flow=run.flow, correlation_id=run.correlation_id)
         lease = LeaseTimer(service, run.id, worker)
         try:
-            result = await service.execute(run)
+            result = await service.execute(run, empty_journal=run.claim_steps == 0)
             if result.status in ("failed", "dead_lettered"):
                 reason = (result.error or {}).get("message") or (result.error or {}).get("reason") or ""
                 log.warning("run %s of flow %s ended %s: %s", run.id, run.flow, result.status, reason)
@@ -112,26 +163,34 @@ class WorkerPool:
         finally:
             lease.cancel()
             self.current.pop(run.id, None)
-            from runtime.service.logs import run_context
-
             run_context.reset(token)
 
     async def stop(self, grace: float) -> None:
         """Stop claiming; let running runs finish within `grace` seconds, then release the rest."""
         self._stopping = True
         self.wake.set()
-        if not self._tasks:
+        self._freed.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        dispatcher, self._dispatcher = self._dispatcher, None
+        if dispatcher is not None:
+            # a claim under way finishes (its runs start and count as running); then the loop ends
+            await asyncio.wait({dispatcher}, timeout=grace)
+            if not dispatcher.done():
+                dispatcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await dispatcher
+        if not self._runs:
             return
-        _done, pending = await asyncio.wait(self._tasks, timeout=grace)
-        unfinished = dict(self.current)  # cancelling a worker removes its run from `current`
+        _done, pending = await asyncio.wait(set(self._runs), timeout=max(0.0, deadline - loop.time()))
+        unfinished = dict(self.current)  # cancelling a run's task removes it from `current`
         for task in pending:
             task.cancel()
         for task in pending:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self._tasks = []
         for run_id, (run, worker) in unfinished.items():
-            # only while this worker still holds the lease: a run that ended meanwhile stays as it is
+            # only while this claim still holds the lease: a run that ended meanwhile stays as it is
             with contextlib.suppress(StoreError):
                 await self.service.store.release(run_id, worker)
                 log.info("released run %s of flow %s at shutdown", run_id, run.flow)

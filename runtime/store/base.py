@@ -29,6 +29,7 @@ Rules every implementation keeps:
   after a claim when a step was journaled since the run's previous claim; otherwise a claim of a
   `running` run (its lease expired: the worker crashed or lost it) adds one, other claims keep it.
   The count is stored with the run, so it survives restarts (poison runs, `runtime.service`).
+  A claim also stores the run's journal length as `claim_steps`, returned with the claimed run.
 - Unknown run ids: `get_run` returns None; `update_run`, `record_step`, `dead_letter` and
   `mark_replayed` raise `KeyError`.
 - Failures of the store itself (unreachable, restarted, disk full, lock timeout) raise `StoreError`
@@ -128,6 +129,9 @@ class RunRecord:
     # claims in a row that ended (worker crashed, lease lost) without a new journaled step; the
     # service dead-letters a run as poison when it reaches the project's `poison_after`
     stalls: int = 0
+    # steps journaled when the run was last claimed (set by `claim` in the same transaction): 0
+    # right after a claim means its journal is empty, and the worker need not read it back
+    claim_steps: int = 0
 
 
 @dataclass

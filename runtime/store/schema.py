@@ -381,6 +381,7 @@ def run_record(row: Mapping[Any, Any], business_keys: Mapping[str, str]) -> RunR
         replay_from_step=row["replay_from_step"],
         meta=_json(row["meta"]),
         stalls=int(row["stalls"]),
+        claim_steps=int(row["claim_steps"]),
     )
 
 

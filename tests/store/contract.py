@@ -338,6 +338,50 @@ class StoreContract:
         assert order == expected
         assert overlap == 2  # key B ran alongside key A
 
+    # ---- batch claims (issue 10 §4: a node claims what it has room for in one transaction) ----
+
+    @async_test
+    async def test_a_batch_claim_takes_one_run_per_ordering_key_and_leases_them_all(self, store: Store) -> None:
+        made: list[RunRecord] = []
+        for i in range(12):  # keys K0, K1, K2 in turn, with a run without a key after each third
+            key = None if i % 4 == 3 else f"K{i % 4}"
+            made.append((await store.create_run(run(ordering_key=key, input={"i": i}), now=T0 + i)).run)
+        first = {r.ordering_key: r.seq for r in reversed(made) if r.ordering_key is not None}
+        expected = [r.id for r in made if r.ordering_key is None or first[r.ordering_key] == r.seq]
+        got = await store.claim("batch", now=T0 + 100, lease=30, limit=50)
+        assert [r.id for r in got] == expected  # oldest first, a key's later runs wait for its first
+        for r in got:
+            stored = await store.get_run(r.id)
+            assert stored is not None
+            assert (stored.status, stored.lease_owner, stored.lease_expires) == ("running", "batch", T0 + 130)
+            assert (r.status, r.lease_owner, r.lease_expires, r.started_at) == ("running", "batch", T0 + 130, T0 + 100)
+        assert await store.claim("other", now=T0 + 100, lease=30, limit=50) == []
+
+    @async_test
+    async def test_a_claimed_run_tells_how_many_steps_its_journal_had(self, store: Store) -> None:
+        made = (await store.create_run(run(), now=T0)).run
+        [fresh] = await store.claim("w", now=T0, lease=10)
+        assert fresh.claim_steps == 0  # nothing to read back: the worker skips the journal read
+        for key in ("a", "b"):
+            await store.record_step(StepRecord(run_id=made.id, step_key=key, kind="set", status="succeeded"))
+        [resumed] = await store.claim("w2", now=T0 + 10, lease=10)
+        assert resumed.claim_steps == 2
+        stored = await store.get_run(made.id)
+        assert stored is not None and stored.claim_steps == 2
+
+    @async_test
+    async def test_concurrent_batch_claims_split_the_queue_without_overlap(self, store: Store) -> None:
+        ids = [(await store.create_run(run(input={"i": i}), now=T0 + i)).run.id for i in range(60)]
+        a, b = await asyncio.gather(
+            store.claim("a", now=T0 + 100, lease=30, limit=32), store.claim("b", now=T0 + 100, lease=30, limit=32)
+        )
+        assert not {r.id for r in a} & {r.id for r in b}
+        assert sorted(r.id for r in a + b) == sorted(ids[: len(a) + len(b)]) and len(a) + len(b) == 60
+        for owner, got in (("a", a), ("b", b)):
+            for r in got:
+                stored = await store.get_run(r.id)
+                assert stored is not None and (stored.lease_owner, stored.lease_expires) == (owner, T0 + 130)
+
     @async_test
     async def test_due_at_is_respected(self, store: Store) -> None:
         retrying = (await store.create_run(run(status="retrying", due_at=T0 + 50), now=T0)).run.id
@@ -782,6 +826,44 @@ class SharedDatabaseContract:
         async with opened(make_store) as other:
             claimed = await _drain([store, other] * 4, now=T0 + 1)
         assert sorted(claimed) == sorted(ids)
+
+    @async_test
+    async def test_two_instances_batch_claiming_keep_ordering_keys(self, store: Store, make_store: MakeStore) -> None:
+        """Two nodes claim batches from one queue and finish what they claimed: no run twice, one run
+        per ordering key at a time, each key's runs in acceptance order."""
+        expected: dict[str, list[int]] = {}
+        everything: set[str] = set()
+        for i in range(8):
+            for key in ("A", "B", "C", None):
+                made = (await store.create_run(run(ordering_key=key, input={"i": i}), now=T0 + i)).run
+                everything.add(made.id)
+                if key is not None:
+                    expected.setdefault(key, []).append(made.seq)
+        order: dict[str, list[int]] = {key: [] for key in expected}
+        in_hand: dict[str, int] = {}
+        claimed: list[str] = []
+
+        async def node(instance: Store, name: str) -> None:
+            idle = 0
+            while idle < 20:
+                got = await instance.claim(name, now=T0 + 100, lease=60, limit=16)
+                idle = 0 if got else idle + 1
+                for r in got:
+                    claimed.append(r.id)
+                    if r.ordering_key is not None:
+                        assert r.ordering_key not in in_hand, f"two runs of {r.ordering_key} at once"
+                        in_hand[r.ordering_key] = r.seq
+                        order[r.ordering_key].append(r.seq)
+                await asyncio.sleep(0.002)
+                for r in got:
+                    in_hand.pop(str(r.ordering_key), None)
+                    await instance.update_run(r.id, {"status": "succeeded", "lease_owner": None})
+                await asyncio.sleep(0)
+
+        async with opened(make_store) as other:
+            await asyncio.wait_for(asyncio.gather(node(store, "n1"), node(other, "n2")), timeout=30)
+        assert sorted(claimed) == sorted(everything)
+        assert order == expected
 
     @async_test
     async def test_two_instances_record_a_fire_once(self, store: Store, make_store: MakeStore) -> None:
