@@ -1,8 +1,9 @@
 """Where each flow calls which system, and what it writes there: the facts ownership checks, static
 policies and `syncline explain` work from.
 
-A `CallSite` is one `call` step (compensations and steps nested in switch/foreach included), one side
-of a `reconcile`, or a poll trigger's call, resolved to its connection's system, connector type,
+A `CallSite` is one operation a step names (`Reference` of kind `operation`, runtime/step_api.py): a
+`call` step's (compensations and nested steps included), one side of a `reconcile`; or a poll
+trigger's call, resolved to its connection's system, connector type,
 operation, entity and effect. For a write, `fields` are the fields the written body holds:
 
 - a `with` parameter `{{ steps.X.output }}` where step X maps with a Mapping that has `fields:` →
@@ -17,17 +18,20 @@ operation, entity and effect. For a write, `fields` are the fields the written b
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from runtime.compiler.context import CheckContext
 from runtime.compiler.walk import StepRef, iter_steps
 from runtime.spec.documents import ParsedDocument
-from runtime.spec.flow import CallStep, MapStep, PollTrigger, ReconcileStep, StepBase
+from runtime.spec.flow import PollTrigger, StepBase
 from runtime.spec.yamlload import Loc
+from runtime.step_registry import step_type_of
 
-Origin = Literal["step", "compensation", "reconcile", "poll"]
+# step/compensation: a step's own call (`direct` reference); read: an operation a step reads on its own
+# terms (`direct=False`, a `reconcile` side); poll: a poll trigger's call
+Origin = Literal["step", "compensation", "read", "poll"]
 WRITE_EFFECTS = frozenset({"create", "update", "upsert", "delete", "command", "publish"})
 
 _STEP_OUTPUT_RE = re.compile(r"^\s*\{\{\s*steps\.([A-Za-z_][A-Za-z0-9_]*)\.output\s*\}\}\s*$")
@@ -52,6 +56,7 @@ class CallSite:
     effect: str
     fields: frozenset[str] | None  # None: unknown (the write counts for the whole entity)
     body_from: str | None  # how the fields were found, for `explain`
+    params: Mapping[str, Any] | None = None  # the parameters a step's own call sends (its `with`)
 
     @property
     def writes(self) -> bool:
@@ -75,19 +80,19 @@ def call_sites(ctx: CheckContext, flow_doc: ParsedDocument) -> list[CallSite]:
             sites.append(site)
     for ref in refs:
         step = ref.step
-        if isinstance(step, CallStep):
-            origin: Origin = "compensation" if ref.is_compensation else "step"
-            fields, how = written_fields(ctx, step.with_, by_id)
-            site = _site(ctx, flow_doc, ref.id, step, step.call, (*ref.loc, "call"), origin, fields, how)
+        for reference in step_type_of(step).handler.references(step):
+            if reference.kind != "operation":
+                continue
+            loc = (*ref.loc, *reference.at)
+            if reference.direct:
+                origin: Origin = "compensation" if ref.is_compensation else "step"
+                params = reference.params or {}
+                fields, how = written_fields(ctx, params, by_id)
+                site = _site(ctx, flow_doc, ref.id, step, reference.name, loc, origin, fields, how, params)
+            else:
+                site = _site(ctx, flow_doc, ref.id, step, reference.name, loc, "read", None, None)
             if site is not None:
                 sites.append(site)
-        elif isinstance(step, ReconcileStep):
-            for side in ("left", "right"):
-                spec = getattr(step.reconcile, side)
-                loc = (*ref.loc, "reconcile", side, "call")
-                site = _site(ctx, flow_doc, ref.id, step, spec.call, loc, "reconcile", None, None)
-                if site is not None:
-                    sites.append(site)
     return sites
 
 
@@ -106,6 +111,7 @@ def _site(
     origin: Origin,
     fields: frozenset[str] | None,
     how: str | None,
+    params: Mapping[str, Any] | None = None,
 ) -> CallSite | None:
     connection_name, _, operation_name = target.partition(".")
     connection = ctx.named("Connection").get(connection_name)
@@ -130,11 +136,12 @@ def _site(
         effect=str(effect),
         fields=fields if effect in WRITE_EFFECTS else None,
         body_from=how if effect in WRITE_EFFECTS else None,
+        params=params,
     )
 
 
 def written_fields(
-    ctx: CheckContext, params: dict[str, Any], steps: dict[str, StepRef]
+    ctx: CheckContext, params: Mapping[str, Any], steps: dict[str, StepRef]
 ) -> tuple[frozenset[str] | None, str]:
     """The fields a call's parameters write, and how they were found (see the module docstring)."""
     found: set[str] = set()
@@ -173,13 +180,16 @@ def _names_whole_value(text: str) -> bool:
 
 
 def mapping_of_step(ctx: CheckContext, ref: StepRef | None) -> ParsedDocument | None:
-    """The Mapping document a `map` step uses (None for templates and non-map steps)."""
-    if ref is None or not isinstance(ref.step, MapStep):
+    """The Mapping document a step maps its output with (None for templates and steps naming no mapping)."""
+    if ref is None:
         return None
     from runtime.compiler.references import resolve_mapping
 
-    target = resolve_mapping(ctx, ref.step.map)
-    return target if isinstance(target, ParsedDocument) else None
+    for reference in step_type_of(ref.step).handler.references(ref.step):
+        if reference.kind == "mapping":
+            target = resolve_mapping(ctx, reference.name)
+            return target if isinstance(target, ParsedDocument) else None
+    return None
 
 
 def mapping_fields(ctx: CheckContext, ref: StepRef | None) -> list[str] | None:

@@ -22,6 +22,7 @@ from runtime.compiler.context import CheckContext
 from runtime.compiler.walk import iter_steps
 from runtime.spec.documents import ParsedDocument
 from runtime.spec.governance import EntityOwnership
+from runtime.step_registry import step_type_of
 
 _MAX_SHOWN = 60
 
@@ -150,8 +151,9 @@ def _flow_changes(name: str, old_doc: ParsedDocument, new_doc: ParsedDocument) -
 
 def _step_body(step: Any) -> Any:
     body = _dump(step)
-    for nested in ("steps", "switch", "compensate"):
-        body.pop(nested, None)  # nested steps are compared on their own
+    nested = {"steps", "compensate"} | {child.at[0] for child in step_type_of(step).handler.children(step) if child.at}
+    for key in nested:
+        body.pop(key, None)  # nested steps are compared on their own
     return body
 
 

@@ -28,7 +28,6 @@ from runtime.compiler.policy_static import (
 from runtime.compiler.walk import iter_steps
 from runtime.spec.documents import ParsedDocument
 from runtime.spec.flow import (
-    CallStep,
     EventTrigger,
     FileTrigger,
     GotoAction,
@@ -40,6 +39,7 @@ from runtime.spec.flow import (
     StepBase,
     WebhookTrigger,
 )
+from runtime.step_registry import step_type_of
 
 Report = dict[str, Any]
 
@@ -169,7 +169,7 @@ def _step_rules(ctx: CheckContext, flow_doc: ParsedDocument, step: StepBase) -> 
         out["on_error"] = {"value": f"goto {step.on_error.goto}", "from": "the step's own `on_error`"}
     else:
         out["on_error"] = {"value": step.on_error, "from": "the step's own `on_error`"}
-    if isinstance(step, CallStep):
+    if step_type_of(step).handler.calls_operation:
         out["idempotency_key"] = (
             {"value": step.idempotency_key, "from": "explicit `idempotency_key`"}
             if step.idempotency_key

@@ -16,8 +16,13 @@ from runtime.compiler.walk import StepRef, iter_steps
 from runtime.expr import CompileError, PathCompiler
 from runtime.spec.documents import ParsedDocument
 from runtime.spec.yamlload import Loc
+from runtime.step_registry import default_step_registry, step_type_of
 
-CONDITION_KEYS = frozenset({"if", "when", "filter", "match"})
+# keys holding a condition: `if` (every step), `when` (switch cases, policy rules), `match` (events), and
+# those step kinds declare (`condition_keys` in runtime/step_api.py: `filter`)
+CONDITION_KEYS = frozenset({"if", "when", "match"}) | frozenset(
+    key for step_type in default_step_registry() for key in step_type.handler.condition_keys
+)
 SKIPPED_KEYS = frozenset({"name", "description", "labels", "kind", "tests"})
 
 
@@ -136,17 +141,15 @@ def check_path(ctx: CheckContext, doc: ParsedDocument, loc: Loc, path: str) -> N
 
 
 def check_jsonpath_fields(ctx: CheckContext) -> None:
-    from runtime.spec.flow import PollTrigger, ReconcileStep
+    from runtime.spec.flow import PollTrigger
 
     for doc in ctx.named("Flow").values():
         trigger = doc.model.trigger
         if isinstance(trigger, PollTrigger):
             check_path(ctx, doc, ("trigger", "poll", "items"), trigger.poll.items)
         for ref in iter_steps(doc.model):
-            if isinstance(ref.step, ReconcileStep):
-                for side in ("left", "right"):
-                    items = getattr(ref.step.reconcile, side).items
-                    check_path(ctx, doc, (*ref.loc, "reconcile", side, "items"), items)
+            for at, path in step_type_of(ref.step).handler.jsonpaths(ref.step):
+                check_path(ctx, doc, (*ref.loc, *at), path)
     for doc in ctx.named("Policy").values():
         for index, rule in enumerate(doc.model.rules):
             for mask_index, path in enumerate(rule.mask):

@@ -14,7 +14,9 @@ the set. Anything that might decide otherwise is a way out:
   (`{{ 1/0 }}`) in what it renders first (`set`'s values, `call`'s `with`, ...);
 - a step's failure, unless the step cannot fail (a `set` of constants that evaluate).
 
-So only loops that run for ever whatever the data are reported, with their step ids.
+So only loops that run for ever whatever the data are reported, with their step ids. What a step
+does here is what its kind declares (runtime/step_api.py): `decides`, `rendered_first`,
+`succeeds_when_constant` and its `children` (the blocks).
 """
 
 from __future__ import annotations
@@ -25,27 +27,9 @@ from typing import Any
 from runtime.compiler.context import CheckContext
 from runtime.compiler.walk import step_id
 from runtime.spec.documents import ParsedDocument
-from runtime.spec.flow import (
-    CallStep,
-    EmitStep,
-    FailStep,
-    FilterStep,
-    Flow,
-    ForeachStep,
-    GotoAction,
-    MapStep,
-    RespondStep,
-    SetStep,
-    StepBase,
-    SubflowStep,
-    SwitchStep,
-    ValidateSpec,
-    ValidateStep,
-    WaitStep,
-)
+from runtime.spec.flow import Flow, GotoAction, StepBase
 from runtime.spec.yamlload import Loc
-
-DECIDING = (SwitchStep, FilterStep, FailStep, WaitStep)  # a condition, the run's end or a suspension
+from runtime.step_registry import step_type_of
 
 
 def check_goto_loops(ctx: CheckContext, doc: ParsedDocument) -> None:
@@ -73,11 +57,8 @@ def _blocks(steps: list[StepBase], base: Loc) -> list[tuple[list[StepBase], Loc]
     found = [(steps, base)]
     for index, step in enumerate(steps):
         loc = (*base, index)
-        if isinstance(step, SwitchStep):
-            for case_index, case in enumerate(step.switch):
-                found.extend(_blocks(list(case.steps), (*loc, "switch", case_index, "steps")))
-        elif isinstance(step, ForeachStep):
-            found.extend(_blocks(list(step.steps), (*loc, "steps")))
+        for child in step_type_of(step).handler.children(step):
+            found.extend(_blocks(list(child.steps), (*loc, *child.at)))
     return found
 
 
@@ -130,7 +111,7 @@ def _successors(ctx: CheckContext, steps: Sequence[StepBase], ids: Sequence[str]
     step = steps[index]
     out = len(steps)
     after = index + 1
-    if step.if_ is not None or isinstance(step, DECIDING):
+    if step.if_ is not None or step_type_of(step).handler.decides:
         return {after, out}
     outcome = _certain_outcome(ctx, step)
     targets: set[int] = set()
@@ -155,28 +136,15 @@ def _certain_outcome(ctx: CheckContext, step: StepBase) -> str | None:
     verdicts = [_constant_fails(ctx, value) for value in values]
     if any(verdict is True for verdict in verdicts):
         return "fails"
-    if isinstance(step, SetStep) and verdicts and all(verdict is False for verdict in verdicts):
+    succeeds = step_type_of(step).handler.succeeds_when_constant(step)
+    if succeeds and verdicts and all(verdict is False for verdict in verdicts):
         return "succeeds"
     return None
 
 
 def _rendered_first(step: StepBase) -> list[Any]:
     """The values a step renders before it does anything else (each top-level entry separately)."""
-    value: Any = None
-    if isinstance(step, SetStep):
-        value = step.set
-    elif isinstance(step, CallStep):
-        value = step.with_
-    elif isinstance(step, MapStep):
-        value = step.input
-    elif isinstance(step, SubflowStep):
-        value = step.with_
-    elif isinstance(step, EmitStep):
-        value = step.emit.data
-    elif isinstance(step, RespondStep):
-        value = step.respond.body
-    elif isinstance(step, ValidateStep) and isinstance(step.validate_, ValidateSpec):
-        value = step.validate_.data
+    value = step_type_of(step).handler.rendered_first(step)
     if isinstance(value, dict):
         return list(value.values())
     return [] if value is None else [value]

@@ -47,7 +47,6 @@ from runtime.policy.rule_match import (
 from runtime.policy.rule_match import trigger_name as match_trigger_name
 from runtime.spec.documents import ParsedDocument
 from runtime.spec.flow import (
-    CallStep,
     FileTrigger,
     ManualTrigger,
     QueueTrigger,
@@ -57,6 +56,7 @@ from runtime.spec.flow import (
 )
 from runtime.spec.governance import PolicyMatch, PolicyRule
 from runtime.spec.yamlload import Loc
+from runtime.step_registry import step_type_of
 
 REQUIREMENTS = ("idempotency_key", "retry", "auth", "schema", "owner", "timeout")
 
@@ -123,9 +123,10 @@ def effective_retry(ctx: CheckContext, step: StepBase | None) -> tuple[Retry | N
         return None, "not a step"
     if step.retry is not None:
         return step.retry, "the step's own `retry`"
-    if isinstance(step, CallStep) and ctx.docs.project.defaults.retry is not None:
+    calls_operation = step_type_of(step).handler.calls_operation
+    if calls_operation and ctx.docs.project.defaults.retry is not None:
         return ctx.docs.project.defaults.retry, "the project default (`defaults.retry` in syncline.yaml)"
-    if isinstance(step, CallStep):
+    if calls_operation:
         return None, "none: the step has no `retry` and the project sets no `defaults.retry`"
     return None, "none: the step has no `retry` (the project default applies to calls only)"
 
@@ -133,7 +134,9 @@ def effective_retry(ctx: CheckContext, step: StepBase | None) -> tuple[Retry | N
 def _site_checks(ctx: CheckContext, requirement: str, site: CallSite) -> str | bool | None:
     """A problem text, None when met, or False when the requirement does not apply to this call."""
     step = site.step
-    is_step = site.origin in ("step", "compensation") and isinstance(step, CallStep)
+    is_step = (
+        site.origin in ("step", "compensation") and step is not None and step_type_of(step).handler.calls_operation
+    )
     where = f"step {site.step_id!r} ({site.target})"
     if requirement == "idempotency_key":
         if not site.writes or not is_step:
@@ -160,16 +163,15 @@ def _site_checks(ctx: CheckContext, requirement: str, site: CallSite) -> str | b
     if requirement == "schema":
         if not site.writes or not is_step:
             return False
-        assert isinstance(step, CallStep)
-        return None if _body_has_schema(ctx, site, step) else f"{where} writes a body no `output_schema` checks"
+        return None if _body_has_schema(ctx, site) else f"{where} writes a body no `output_schema` checks"
     if requirement == "owner":
         return None if site.flow.model.owner else f"flow {site.flow_name!r} names no owning team (`owner`)"
     return False
 
 
-def _body_has_schema(ctx: CheckContext, site: CallSite, step: CallStep) -> bool:
+def _body_has_schema(ctx: CheckContext, site: CallSite) -> bool:
     refs = {ref.id: ref for ref in iter_steps(site.flow.model)}
-    for value in step.with_.values():
+    for value in (site.params or {}).values():
         source = step_output_ref(value)
         if source is not None:
             mapping = mapping_of_step(ctx, refs.get(source))

@@ -11,22 +11,11 @@ from pathlib import Path
 from runtime.compiler.context import CheckContext
 from runtime.compiler.walk import iter_steps
 from runtime.spec.documents import ParsedDocument
-from runtime.spec.flow import (
-    CallStep,
-    FileTrigger,
-    Flow,
-    GotoAction,
-    MapStep,
-    PollTrigger,
-    QueueTrigger,
-    ReconcileStep,
-    SubflowStep,
-    TransitionStep,
-    ValidateStep,
-    WebhookTrigger,
-)
+from runtime.spec.flow import FileTrigger, Flow, GotoAction, PollTrigger, QueueTrigger, StepBase, WebhookTrigger
 from runtime.spec.flowtest import InputFile
 from runtime.spec.yamlload import Loc
+from runtime.step_api import Reference
+from runtime.step_registry import step_type_of
 
 TEMPLATE_SUFFIX = ".j2"
 MAPPING_SUFFIXES = (".yaml", ".yml")
@@ -168,56 +157,8 @@ def check_flow_references(ctx: CheckContext, doc: ParsedDocument) -> None:
             if step.id in seen_ids:
                 ctx.report(doc, "SL015", f"step id {step.id!r} is used twice in flow {flow.name!r}", (*loc, "id"))
             seen_ids[step.id] = loc
-        if isinstance(step, CallStep):
-            check_call(ctx, doc, step.call, (*loc, "call"))
-        elif isinstance(step, MapStep):
-            target = resolve_mapping(ctx, step.map)
-            broken = ctx.broken("Mapping", None if step.map.endswith(MAPPING_SUFFIXES) else step.map)
-            if target is None and not broken:
-                ctx.report(
-                    doc,
-                    "SL022",
-                    f"unknown mapping {step.map!r}",
-                    (*loc, "map"),
-                    hint=did_you_mean(step.map, ctx.named("Mapping")),
-                )
-            elif isinstance(target, Path):
-                check_template_path(ctx, doc, step.map, (*loc, "map"))
-        elif isinstance(step, ValidateStep):
-            schema = step.validate_ if isinstance(step.validate_, str) else step.validate_.schema_
-            check_schema_ref(ctx, doc, schema, (*loc, "validate"))
-        elif isinstance(step, TransitionStep):
-            machine = machines.get(step.transition.machine)
-            if machine is None and ctx.broken("StateMachine", step.transition.machine):
-                pass  # already reported where it is declared
-            elif machine is None:
-                ctx.report(
-                    doc,
-                    "SL025",
-                    f"unknown state machine {step.transition.machine!r}",
-                    (*loc, "transition", "machine"),
-                    hint=did_you_mean(step.transition.machine, machines),
-                )
-            elif step.transition.to not in machine.model.states():
-                ctx.report(
-                    doc,
-                    "SL026",
-                    f"state machine {machine.name!r} has no state {step.transition.to!r}",
-                    (*loc, "transition", "to"),
-                    hint=did_you_mean(step.transition.to, machine.model.states()),
-                )
-        elif isinstance(step, SubflowStep):
-            if step.flow not in flows and not ctx.broken("Flow", step.flow):
-                ctx.report(
-                    doc,
-                    "SL029",
-                    f"unknown flow {step.flow!r}",
-                    (*loc, "flow"),
-                    hint=did_you_mean(step.flow, flows),
-                )
-        elif isinstance(step, ReconcileStep):
-            check_call(ctx, doc, step.reconcile.left.call, (*loc, "reconcile", "left", "call"))
-            check_call(ctx, doc, step.reconcile.right.call, (*loc, "reconcile", "right", "call"))
+        for reference in step_type_of(step).handler.references(step):
+            _check_reference(ctx, doc, reference, (*loc, *reference.at), machines, flows)
         if isinstance(step.on_error, GotoAction) and step.on_error.goto not in all_ids:
             ctx.report(
                 doc,
@@ -237,6 +178,44 @@ def check_flow_references(ctx: CheckContext, doc: ParsedDocument) -> None:
         check_connection_ref(ctx, doc, trigger.queue.connection, ("trigger", "queue", "connection"))
     elif isinstance(trigger, FileTrigger):
         check_connection_ref(ctx, doc, trigger.file.connection, ("trigger", "file", "connection"))
+
+
+def _check_reference(
+    ctx: CheckContext,
+    doc: ParsedDocument,
+    reference: Reference,
+    loc: Loc,
+    machines: dict[str, ParsedDocument],
+    flows: dict[str, ParsedDocument],
+) -> None:
+    """One name a step uses (runtime/step_api.py `Reference`) must resolve."""
+    name = reference.name
+    if reference.kind == "operation":
+        check_call(ctx, doc, name, loc)
+    elif reference.kind == "mapping":
+        target = resolve_mapping(ctx, name)
+        broken = ctx.broken("Mapping", None if name.endswith(MAPPING_SUFFIXES) else name)
+        if target is None and not broken:
+            ctx.report(doc, "SL022", f"unknown mapping {name!r}", loc, hint=did_you_mean(name, ctx.named("Mapping")))
+        elif isinstance(target, Path):
+            check_template_path(ctx, doc, name, loc)
+    elif reference.kind == "schema":
+        check_schema_ref(ctx, doc, name, loc)
+    elif reference.kind == "state_machine":
+        if name not in machines and not ctx.broken("StateMachine", name):  # a broken one is reported where declared
+            ctx.report(doc, "SL025", f"unknown state machine {name!r}", loc, hint=did_you_mean(name, machines))
+    elif reference.kind == "state":
+        machine = machines.get(reference.machine or "")
+        if machine is not None and name not in machine.model.states():
+            ctx.report(
+                doc,
+                "SL026",
+                f"state machine {machine.name!r} has no state {name!r}",
+                loc,
+                hint=did_you_mean(name, machine.model.states()),
+            )
+    elif reference.kind == "flow" and name not in flows and not ctx.broken("Flow", name):
+        ctx.report(doc, "SL029", f"unknown flow {name!r}", loc, hint=did_you_mean(name, flows))
 
 
 def check_template_path(ctx: CheckContext, doc: ParsedDocument, relative: str, loc: Loc) -> Path | None:
@@ -334,9 +313,5 @@ def check_connections(ctx: CheckContext) -> None:
             ctx.report(doc, "SL051", f"connection {name!r} is not used by any flow", ("name",))
 
 
-def _calls_of(step: object) -> list[str]:
-    if isinstance(step, CallStep):
-        return [step.call]
-    if isinstance(step, ReconcileStep):
-        return [step.reconcile.left.call, step.reconcile.right.call]
-    return []
+def _calls_of(step: StepBase) -> list[str]:
+    return [ref.name for ref in step_type_of(step).handler.references(step) if ref.kind == "operation"]

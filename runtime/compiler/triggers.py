@@ -7,11 +7,12 @@ from __future__ import annotations
 import re
 
 from runtime.compiler.context import CheckContext
+from runtime.compiler.step_checks import check_step_findings
 from runtime.compiler.walk import iter_steps
-from runtime.http_headers import literal_header_problem
 from runtime.spec.documents import ParsedDocument
-from runtime.spec.flow import EmitStep, EventTrigger, RespondStep, ScheduleTrigger, WebhookSpec, WebhookTrigger
+from runtime.spec.flow import EventTrigger, ScheduleTrigger, WebhookSpec, WebhookTrigger
 from runtime.spec.governance import Policy
+from runtime.step_registry import step_type_of
 from runtime.triggers.schedule import ScheduleError, cron_trigger, zone
 
 _PATH_RE = re.compile(r"^/[A-Za-z0-9_\-./{}]*$")
@@ -58,7 +59,7 @@ def check_triggers(ctx: CheckContext) -> None:
                     ctx.report(doc, "SL041", str(exc), ("trigger", "schedule", "cron"))
     _check_policy_windows(ctx)
     _check_event_triggers(ctx)
-    _check_respond_headers(ctx)
+    check_step_findings(ctx)  # e.g. `respond` headers HTTP cannot carry (SL045)
 
 
 def _check_webhook_auth_headers(ctx: CheckContext, doc: ParsedDocument, spec: WebhookSpec) -> None:
@@ -76,18 +77,6 @@ def _check_webhook_auth_headers(ctx: CheckContext, doc: ParsedDocument, spec: We
             hint="give the timestamp its own header (e.g. X-Timestamp); a combined header such as "
             "Stripe-Signature (t=…,v1=…) is `type: signature_header` (or `type: stripe`)",
         )
-
-
-def _check_respond_headers(ctx: CheckContext) -> None:
-    """A `respond` header whose name, or whose value's literal text, cannot be sent (SL045)."""
-    for doc in ctx.named("Flow").values():
-        for ref in iter_steps(doc.model):
-            if not isinstance(ref.step, RespondStep):
-                continue
-            for name, value in ref.step.respond.headers.items():
-                problem = literal_header_problem(str(name), str(value))
-                if problem is not None:
-                    ctx.report(doc, "SL045", f"step {ref.id!r}: {problem}", (*ref.loc, "respond", "headers", name))
 
 
 def _check_policy_windows(ctx: CheckContext) -> None:
@@ -110,8 +99,9 @@ def _check_event_triggers(ctx: CheckContext) -> None:
     emitted: set[str] = set()
     for doc in ctx.named("Flow").values():
         for ref in iter_steps(doc.model):
-            if isinstance(ref.step, EmitStep):
-                emitted.add(ref.step.emit.event)
+            for reference in step_type_of(ref.step).handler.references(ref.step):
+                if reference.kind == "event":
+                    emitted.add(reference.name)
     for doc in ctx.named("Flow").values():
         trigger = doc.model.trigger
         if isinstance(trigger, EventTrigger) and trigger.event.name not in emitted:

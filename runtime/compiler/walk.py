@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from runtime.spec.flow import Flow, ForeachStep, StepBase, SwitchStep, kind_of_step
+from runtime.spec.flow import Flow, StepBase
 from runtime.spec.yamlload import Loc
+from runtime.step_registry import default_step_registry, step_type_of
 
 
 @dataclass(frozen=True)
@@ -29,11 +30,20 @@ def step_id(step: StepBase, loc: Loc) -> str:
     for i, part in enumerate(loc):
         if part == "steps" and i + 1 < len(loc):
             parts.append(f"s{loc[i + 1]}")
-        elif part == "switch" and i + 1 < len(loc):
-            parts.append(f"case{loc[i + 1]}")
+        elif isinstance(part, str) and i + 1 < len(loc) and isinstance(loc[i + 1], int):
+            segment = _branch_segments().get(part)
+            if segment is not None:
+                parts.append(f"{segment}{loc[i + 1]}")
         elif part == "compensate":
             parts.append("compensate")
     return "_".join(parts) or "step"
+
+
+def _branch_segments() -> dict[str, str]:
+    """Location keys of numbered branch lists (a step's key, e.g. `switch`) and the word their index
+    takes in derived step ids (`case`)."""
+    registry = default_step_registry()
+    return {t.key: t.handler.branch_id for t in registry if t.handler.branch_id}
 
 
 def iter_steps(flow: Flow) -> Iterator[StepRef]:
@@ -45,16 +55,15 @@ def iter_steps(flow: Flow) -> Iterator[StepRef]:
 def _walk(steps: Sequence[StepBase], base: Loc, counter: list[int], comp: bool) -> Iterator[StepRef]:
     for index, step in enumerate(steps):
         loc = (*base, index)
-        ref = StepRef(step, loc, step_id(step, loc), kind_of_step(step), counter[0], comp)
+        step_type = step_type_of(step)
+        ref = StepRef(step, loc, step_id(step, loc), step_type.key, counter[0], comp)
         counter[0] += 1
         yield ref
-        if isinstance(step, SwitchStep):
-            for case_index, case in enumerate(step.switch):
-                yield from _walk(case.steps, (*loc, "switch", case_index, "steps"), counter, comp)
-        elif isinstance(step, ForeachStep):
-            yield from _walk(step.steps, (*loc, "steps"), counter, comp)
+        for child in step_type.handler.children(step):
+            yield from _walk(child.steps, (*loc, *child.at), counter, comp)
         if step.compensate is not None:
             comp_loc = (*loc, "compensate")
             comp_step = step.compensate
-            yield StepRef(comp_step, comp_loc, f"{ref.id}_compensate", kind_of_step(comp_step), counter[0], True)
+            comp_kind = step_type_of(comp_step).key
+            yield StepRef(comp_step, comp_loc, f"{ref.id}_compensate", comp_kind, counter[0], True)
             counter[0] += 1

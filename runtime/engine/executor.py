@@ -21,9 +21,9 @@ import contextlib
 import dataclasses
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from runtime.clock import Clock, SystemClock
 from runtime.engine.connectors import ConnectorPool
@@ -45,6 +45,7 @@ from runtime.policy.limits import SystemLimits
 from runtime.policy.provenance import derive
 from runtime.secrets import SecretStore, env_resolver
 from runtime.spec.flow import GotoAction
+from runtime.step_registry import default_step_registry, is_pure, step_type
 from runtime.store.base import (
     CreatedRun,
     EventRecord,
@@ -59,11 +60,10 @@ from runtime.store.base import (
 
 log = logging.getLogger("syncline.engine")
 
-# Steps with no effect outside the run: their records need not be written before the next step.
-PURE_KINDS = frozenset({"validate", "map", "set", "switch", "filter", "respond", "foreach"})
-# Pure steps whose journaled output had secret values masked run again when a run resumes or is
-# replayed (the journal never holds those values), so later steps get the real ones.
-RECOMPUTED_KINDS = PURE_KINDS - {"respond"}
+# Steps with no effect outside the run (`effects = "pure"`, runtime/step_api.py) need not have their
+# records written before the next step. Pure steps declared `recomputable` whose journaled output had
+# secret values masked run again when a run resumes or is replayed (the journal never holds those
+# values), so later steps get the real ones.
 
 
 @dataclass
@@ -403,7 +403,7 @@ class Executor:
     async def _step(self, step: CompiledStep, scope: dict[str, Any], state: RunState, prefix: str) -> Any:
         key = prefix + step.id
         recorded = state.done.get(key)
-        if recorded is not None and not (step.kind in RECOMPUTED_KINDS and _holds_mask(recorded.output)):
+        if recorded is not None and not (_recomputable(step.kind) and _holds_mask(recorded.output)):
             return self._restore(step, recorded, scope, state, key)
         state.steps_run += 1
         if state.steps_run > state.max_steps:
@@ -421,7 +421,7 @@ class Executor:
         from runtime.steps import handler_for
 
         handler = handler_for(step.kind)
-        if step.kind not in PURE_KINDS:
+        if not is_pure(step.kind):
             await self.before_effect(state.run.id)
         attempt = int(state.run.meta.get("attempts", {}).get(key, 0)) + 1
         while True:
@@ -516,7 +516,7 @@ class Executor:
                 await self.store.write_journal(run_id, entries, changes)
             except BaseException:
                 self._unsaved.setdefault(run_id, [])[:0] = entries  # still unwritten, in order
-                if any(r.kind not in PURE_KINDS or events for r, events in entries):
+                if any(not is_pure(r.kind) or events for r, events in entries):
                     self._unsaved_effects.add(run_id)
                 raise
         response = self._held_responses.pop(run_id, None)
@@ -551,7 +551,7 @@ class Executor:
             for e in events
         ]
         self._unsaved.setdefault(record.run_id, []).append((record, kept))
-        if record.kind not in PURE_KINDS or kept:
+        if not is_pure(record.kind) or kept:
             self._unsaved_effects.add(record.run_id)
 
     def _restore(
@@ -561,12 +561,7 @@ class Executor:
         if recorded.status == "skipped":
             scope["steps"][step.id] = {"output": None, "skipped": True}
             return None
-        if step.kind == "set" and isinstance(output, dict):
-            state.vars.update(output)
-        if step.kind == "respond" and isinstance(output, dict):
-            state.response = output
-        if step.kind == "filter" and isinstance(output, dict) and output.get("filtered"):
-            raise RunFiltered(f"filtered by step {step.id!r}")
+        step_type(step.kind).handler.restore(output, _Resume(state, step.id))
         scope["steps"][step.id] = {"output": output}
         if step.compensate is not None:
             state.completed.append((key, step, scope))
@@ -616,7 +611,7 @@ class Executor:
         notice_scope = {**scope, "exception": self.secrets.redact_value(error)}
         step = CompiledStep(
             id="on_exception",
-            kind="call",
+            kind="on_exception",
             model=state.flow.model.steps[0],
             loc=("on_exception",),
             condition=None,
@@ -645,6 +640,28 @@ class Executor:
 
     async def aclose(self) -> None:
         await self.connectors.aclose()
+
+
+def _recomputable(kind: str) -> bool:
+    found = default_step_registry().get(kind)
+    return found is not None and found.handler.effects == "pure" and found.handler.recomputable
+
+
+class _Resume:
+    """What a step kind's `restore` may change in the run (runtime/step_api.py `Resume`)."""
+
+    def __init__(self, state: RunState, step_id: str) -> None:
+        self._state = state
+        self._step_id = step_id
+
+    def set_vars(self, values: Mapping[str, Any]) -> None:
+        self._state.vars.update(values)
+
+    def set_response(self, response: dict[str, Any]) -> None:
+        self._state.response = response
+
+    def stop_filtered(self) -> NoReturn:
+        raise RunFiltered(f"filtered by step {self._step_id!r}")
 
 
 def _holds_mask(value: Any) -> bool:

@@ -24,10 +24,11 @@ from runtime.expr import Compiled, ExpressionEngine
 from runtime.mappings import CompiledMapping, compile_mapping, schema_validator
 from runtime.spec.common import parse_duration
 from runtime.spec.documents import ParsedDocument
-from runtime.spec.flow import CallStep, Flow, StepBase, WebhookTrigger, kind_of_step
+from runtime.spec.flow import Flow, StepBase, WebhookTrigger
 from runtime.spec.governance import Policy, StateMachine
 from runtime.spec.project import Project
 from runtime.spec.yamlload import Loc
+from runtime.step_registry import step_type_of
 
 OPERATION_META_FIELDS = frozenset({"entity", "effect", "description"})
 
@@ -180,13 +181,13 @@ class StepCompiler:
         return [self.step(step, (*loc, index)) for index, step in enumerate(steps)]
 
     def step(self, step: StepBase, loc: Loc) -> CompiledStep:
-        from runtime.steps import handler_for
-
-        kind = kind_of_step(step)
+        step_type = step_type_of(step)
+        calls_operation = step_type.handler.calls_operation  # the project's defaults apply to its call
+        kind = step_type.key
         sid = step_id(step, loc)
         if step.retry is not None:
             retry = RetryPolicy.from_spec(step.retry)
-        elif isinstance(step, CallStep):
+        elif calls_operation:
             retry = self.defaults_retry
         else:
             retry = RetryPolicy()
@@ -200,12 +201,12 @@ class StepCompiler:
             retry=retry,
             timeout=parse_duration(step.timeout)
             if step.timeout
-            else (self.default_timeout if isinstance(step, CallStep) else None),
+            else (self.default_timeout if calls_operation else None),
             idempotency_key=self.value(step.idempotency_key, f"{sid}.idempotency_key")
             if step.idempotency_key
             else None,
         )
-        compiled.fields = handler_for(kind).compile(step, self, compiled)
+        compiled.fields = step_type.handler.compile(step, self, compiled)
         if step.compensate is not None:
             compiled.compensate = self.step(step.compensate, (*loc, "compensate"))
             compiled.compensate.id = f"{sid}~compensate"

@@ -24,12 +24,17 @@ __all__ = ["matches_flow", "matches_operation", "operation_rules", "pattern_matc
 
 def flow_entities(flow: CompiledFlow, plan: Plan) -> set[str]:
     from runtime.compiler.walk import iter_steps
-    from runtime.spec.flow import CallStep
+    from runtime.step_registry import step_type_of
 
     entities = {flow.model.source.entity} if flow.model.source else set()
     for ref in iter_steps(flow.model):
-        if isinstance(ref.step, CallStep):
-            connection, _, name = ref.step.call.partition(".")
+        handler = step_type_of(ref.step).handler
+        if not handler.calls_operation:
+            continue
+        for reference in handler.references(ref.step):
+            if reference.kind != "operation" or not reference.direct:
+                continue
+            connection, _, name = reference.name.partition(".")
             op = plan.connections.get(connection)
             if op is not None and name in op.operations and op.operations[name].entity:
                 entities.add(str(op.operations[name].entity))

@@ -6,18 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from runtime.compiler.walk import step_id
-from runtime.spec.flow import (
-    CallStep,
-    FailStep,
-    Flow,
-    ForeachStep,
-    GotoAction,
-    StepBase,
-    SwitchStep,
-    kind_of_step,
-    trigger_kind,
-)
+from runtime.spec.flow import Flow, GotoAction, StepBase, trigger_kind
 from runtime.spec.yamlload import Loc
+from runtime.step_registry import step_type_of
 
 
 @dataclass
@@ -27,15 +18,9 @@ class _Graph:
 
 
 def _label(step: StepBase, sid: str) -> str:
-    kind = kind_of_step(step)
-    detail = ""
-    if isinstance(step, CallStep):
-        detail = step.call
-    elif isinstance(step, FailStep):
-        detail = step.fail.code
-    elif kind in ("map", "flow"):
-        detail = str(getattr(step, kind))
-    return f"{sid}: {kind}" + (f" {detail}" if detail else "")
+    step_type = step_type_of(step)
+    detail = step_type.handler.graph_label(step)
+    return f"{sid}: {step_type.key}" + (f" {detail}" if detail else "")
 
 
 def _build(flow: Flow) -> _Graph:
@@ -59,34 +44,34 @@ def _chain(graph: _Graph, steps: Sequence[StepBase], base: Loc, entries: list[st
         loc = (*base, index)
         sid = step_id(step, loc)
         node = _node(sid)
-        shape = "diamond" if isinstance(step, SwitchStep) else "box"
+        handler = step_type_of(step).handler
+        children = handler.children(step)
+        branches = [child for child in children if child.role == "branch"]
+        shape = "diamond" if branches else "box"
         graph.nodes.append((node, _label(step, sid), shape))
         for entry in current:
             graph.edges.append((entry, node, "if" if step.if_ else ""))
         if isinstance(step.on_error, GotoAction):
             graph.edges.append((node, _node(step.on_error.goto), "on error"))
-        if isinstance(step, SwitchStep):
+        if branches:
             ends: list[str] = []
             has_default = False
-            for case_index, case in enumerate(step.switch):
-                has_default = has_default or case.when is None
+            for branch in branches:
+                has_default = has_default or branch.default
                 first_edge = len(graph.edges)
-                case_ends = _chain(graph, case.steps, (*loc, "switch", case_index, "steps"), [node])
-                if len(graph.edges) > first_edge:
+                branch_ends = _chain(graph, branch.steps, (*loc, *branch.at), [node])
+                if len(graph.edges) > first_edge and branch.label:
                     src, dst, _ = graph.edges[first_edge]
-                    graph.edges[first_edge] = (
-                        src,
-                        dst,
-                        "else" if case.when is None else f"case {case_index + 1}",
-                    )
-                ends.extend(case_ends)
+                    graph.edges[first_edge] = (src, dst, branch.label)
+                ends.extend(branch_ends)
             current = ends + ([] if has_default else [node])
-        elif isinstance(step, ForeachStep):
-            inner = _chain(graph, step.steps, (*loc, "steps"), [node])
-            for end in inner:
-                graph.edges.append((end, node, "next item"))
+        elif children:
+            for loop in children:
+                inner = _chain(graph, loop.steps, (*loc, *loop.at), [node])
+                for end in inner:
+                    graph.edges.append((end, node, "next item"))
             current = [node]
-        elif isinstance(step, FailStep):
+        elif handler.ends_run:
             current = []
         else:
             current = [node]

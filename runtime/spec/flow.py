@@ -8,13 +8,12 @@ the keys every step may take (`id`, `if`, `retry`, `timeout`, `on_error`, `idemp
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from runtime.spec.common import (
     AnyValue,
-    Bool,
     Document,
     Duration,
     Expression,
@@ -26,6 +25,13 @@ from runtime.spec.common import (
     PositiveInt,
     Template,
 )
+from runtime.spec.step_base import DEFAULT_RETRY_ON as DEFAULT_RETRY_ON
+from runtime.spec.step_base import GotoAction as GotoAction
+from runtime.spec.step_base import OnError as OnError
+from runtime.spec.step_base import OnErrorAction as OnErrorAction
+from runtime.spec.step_base import Retry as Retry
+from runtime.spec.step_base import RetryOn as RetryOn
+from runtime.spec.step_base import StepBase as StepBase
 from runtime.spec.webhook_auth import WebhookAuth
 
 # --------------------------------------------------------------------------------------- triggers
@@ -207,53 +213,6 @@ Trigger = Annotated[
 
 # ------------------------------------------------------------------------------------------ steps
 
-RetryOn = Literal["timeout", "connect", "429", "5xx", "4xx", "any"] | Int
-
-
-DEFAULT_RETRY_ON: tuple[RetryOn, ...] = ("timeout", "connect", "429", "5xx")
-
-
-class Retry(Model):
-    """Retry a failing step with exponential backoff and full jitter."""
-
-    attempts: PositiveInt = Field(3, description="Total attempts including the first.", examples=[6])
-    backoff: Literal["exponential", "fixed"] = Field("exponential", description="How waits grow.")
-    initial: Duration = Field("1s", description="First wait.")
-    max: Duration = Field("5m", description="Longest wait between attempts.")
-    jitter: Bool = Field(True, description="Full jitter: wait a random time up to the computed wait.")
-    on: list[RetryOn] = Field(
-        default_factory=lambda: list(DEFAULT_RETRY_ON),
-        description="Failure classes retried: timeout, connect, 429, 5xx, 4xx, any, or status codes.",
-        examples=[["timeout", "connect", 429, "5xx"]],
-    )
-
-
-OnErrorAction = Literal["fail", "continue", "dead_letter"]
-
-
-class GotoAction(Model):
-    goto: str = Field(description="Id of the step to continue with.")
-
-
-OnError = OnErrorAction | GotoAction
-
-
-class StepBase(Model):
-    """Keys every step may take."""
-
-    id: Identifier | None = Field(
-        None, description="Step id, unique in the flow; `steps.<id>.output` refers to its output."
-    )
-    name: str | None = Field(None, description="Human-readable label.")
-    if_: Expression | None = Field(None, alias="if", description="Run the step only when this is true.")
-    retry: Retry | None = Field(None, description="Retry policy for this step.")
-    timeout: Duration | None = Field(None, description="Deadline for one attempt.", examples=["15s"])
-    on_error: OnError | None = Field(None, description="What happens when the step fails after its retries.")
-    idempotency_key: Template | None = Field(
-        None, description="Key sent with the call (default: a stable hash of flow, run and step)."
-    )
-    compensate: Step | None = Field(None, description="Step run (in reverse order) when the run later fails.")
-
 
 class ValidateSpec(Model):
     schema_: str = Field(alias="schema", description="JSON Schema file.", examples=["schemas/webshop_order.json"])
@@ -400,57 +359,6 @@ class SubflowStep(StepBase):
     with_: AnyValue = Field(None, alias="with", description="Input of the sub-flow.")
 
 
-STEP_KINDS: dict[str, type[StepBase]] = {
-    "validate": ValidateStep,
-    "map": MapStep,
-    "set": SetStep,
-    "call": CallStep,
-    "switch": SwitchStep,
-    "filter": FilterStep,
-    "foreach": ForeachStep,
-    "emit": EmitStep,
-    "wait": WaitStep,
-    "transition": TransitionStep,
-    "fail": FailStep,
-    "respond": RespondStep,
-    "reconcile": ReconcileStep,
-    "flow": SubflowStep,
-}
-
-
-def step_kind(value: Any) -> str | None:
-    return _kind_of(value, STEP_KINDS, "step")  # type: ignore[arg-type]
-
-
-def kind_of_step(step: StepBase) -> str:
-    for key, cls in STEP_KINDS.items():
-        if type(step) is cls:
-            return key
-    raise TypeError(type(step).__name__)
-
-
-Step = Annotated[
-    Annotated[ValidateStep, Tag("step.validate")]
-    | Annotated[MapStep, Tag("step.map")]
-    | Annotated[SetStep, Tag("step.set")]
-    | Annotated[CallStep, Tag("step.call")]
-    | Annotated[SwitchStep, Tag("step.switch")]
-    | Annotated[FilterStep, Tag("step.filter")]
-    | Annotated[ForeachStep, Tag("step.foreach")]
-    | Annotated[EmitStep, Tag("step.emit")]
-    | Annotated[WaitStep, Tag("step.wait")]
-    | Annotated[TransitionStep, Tag("step.transition")]
-    | Annotated[FailStep, Tag("step.fail")]
-    | Annotated[RespondStep, Tag("step.respond")]
-    | Annotated[ReconcileStep, Tag("step.reconcile")]
-    | Annotated[SubflowStep, Tag("step.flow")],
-    Discriminator(
-        step_kind,
-        custom_error_type="step_kind",
-        custom_error_message="a step needs exactly one of: " + ", ".join(STEP_KINDS),
-    ),
-]
-
 # ------------------------------------------------------------------------------------------- flow
 
 
@@ -499,6 +407,45 @@ class Flow(Document):
     version: Name | None = Field(None, description="Optional version label shown in run history.")
 
 
-StepBase.model_rebuild()
-for _cls in (*STEP_KINDS.values(), SwitchCase, Flow):
-    _cls.model_rebuild()  # type: ignore[attr-defined]
+# ------------------------------------------------------------------------------- the step union
+
+# The step kinds come from the step registry (`syncline.steps` entry points: the built-ins and any
+# installed plugin), in their declared order; `Step` is the union discriminated by the step's key.
+STEP_KINDS: dict[str, type[StepBase]] = {}
+
+
+def step_kind(value: Any) -> str | None:
+    return _kind_of(value, STEP_KINDS, "step")  # type: ignore[arg-type]
+
+
+def kind_of_step(step: StepBase) -> str:
+    for key, cls in STEP_KINDS.items():
+        if type(step) is cls:
+            return key
+    raise TypeError(type(step).__name__)
+
+
+def _step_union() -> Any:
+    from runtime.step_registry import default_step_registry
+
+    registry = default_step_registry()
+    STEP_KINDS.update({step_type.key: step_type.model for step_type in registry})
+    members = tuple(Annotated[step_type.model, Tag(f"step.{step_type.key}")] for step_type in registry)
+    return Annotated[
+        Union[members],  # noqa: UP007 (a union built from a tuple of members)
+        Discriminator(
+            step_kind,
+            custom_error_type="step_kind",
+            custom_error_message="a step needs exactly one of: " + ", ".join(STEP_KINDS),
+        ),
+    ]
+
+
+if TYPE_CHECKING:
+    Step: TypeAlias = StepBase
+else:
+    Step = _step_union()
+
+_models: tuple[type[Model], ...] = (StepBase, *STEP_KINDS.values(), SwitchCase, Flow)
+for _cls in _models:
+    _cls.model_rebuild(_types_namespace={"Step": Step})

@@ -1,4 +1,5 @@
-"""Step kinds: one module per kind, each with a `Handler` that compiles the step once and executes it.
+"""The built-in step kinds: one module per kind, each exporting `STEP`, a `runtime.step_api.StepType`
+named in the `syncline.steps` entry points of pyproject.toml (as plugin step kinds are in theirs).
 
 A handler's `compile(step, compiler, compiled)` returns the step's compiled fields (stored on the
 `CompiledStep`); `execute(call)` runs it for one run and returns the step's output. Handlers never
@@ -7,63 +8,14 @@ touch the store or the clock directly: they go through the `StepCall` they are g
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from runtime.engine.context import StepCall
-    from runtime.engine.plan import CompiledStep, StepCompiler
-    from runtime.spec.flow import StepBase
+# The flow model (and with it the step registry) is complete before any step module runs: a step
+# module imported first would otherwise be loaded again, half-initialised, by the registry.
+import runtime.spec.flow  # noqa: F401
+from runtime.step_api import StepHandler
 
 
-class Handler(Protocol):
-    kind: str
+def handler_for(kind: str) -> StepHandler:
+    """The handler of the installed step kind with this key."""
+    from runtime.step_registry import step_type
 
-    def compile(self, step: StepBase, compiler: StepCompiler, compiled: CompiledStep) -> dict[str, Any]: ...
-
-    async def execute(self, call: StepCall) -> Any: ...
-
-
-def _handlers() -> dict[str, Handler]:
-    from runtime.steps import (
-        call,
-        emit,
-        fail,
-        filter,
-        foreach,
-        map,
-        reconcile,
-        respond,
-        set,
-        subflow,
-        switch,
-        transition,
-        validate,
-        wait,
-    )
-
-    modules = [
-        validate,
-        map,
-        set,
-        call,
-        switch,
-        filter,
-        foreach,
-        emit,
-        wait,
-        transition,
-        fail,
-        respond,
-        reconcile,
-        subflow,
-    ]
-    return {module.HANDLER.kind: module.HANDLER for module in modules}
-
-
-_HANDLERS: dict[str, Handler] = {}
-
-
-def handler_for(kind: str) -> Handler:
-    if not _HANDLERS:
-        _HANDLERS.update(_handlers())
-    return _HANDLERS[kind]
+    return step_type(kind).handler

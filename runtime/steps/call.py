@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.connector_api import CallRequest
-from runtime.engine.context import CallLog, StepCall
-from runtime.policy.guard import SUPPRESSED, before_call
 from runtime.spec.flow import CallStep
 from runtime.step_api import Reference, StepBase, StepHandler, StepType
+
+if TYPE_CHECKING:
+    from runtime.engine.context import StepCall
 
 
 def default_idempotency_key(flow: str, run_id: str, step_key: str) -> str:
@@ -59,6 +60,10 @@ class CallHandler(StepHandler):
 
 async def invoke_operation(call: StepCall, operation: Any, params: Any, key: str | None) -> Any:
     """Render the operation for `params` and call it (shared by call, reconcile and poll)."""
+    # imported here: loading the step kinds (when the flow model is built) loads no engine or policy code
+    from runtime.engine.context import CallLog
+    from runtime.policy.guard import SUPPRESSED, before_call
+
     executor = call.executor
     spec = operation.fields.render({**call.service_scope(), "params": params})
     log = CallLog(

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from runtime.engine.context import StepCall
 from runtime.spec.flow import EmitStep
-from runtime.store.base import EventRecord
+from runtime.step_api import Reference, StepBase, StepHandler, StepType
+
+if TYPE_CHECKING:
+    from runtime.engine.context import StepCall
 
 
-class EmitHandler:
-    kind = "emit"
+class EmitHandler(StepHandler):
+    """The `emit` step kind."""
+
+    def references(self, step: StepBase) -> Sequence[Reference]:
+        assert isinstance(step, EmitStep)
+        return [Reference("event", step.emit.event, ("emit", "event"))]
+
+    def rendered_first(self, step: StepBase) -> Any:
+        assert isinstance(step, EmitStep)
+        return step.emit.data
 
     def compile(self, step: Any, compiler: Any, compiled: Any) -> dict[str, Any]:
         assert isinstance(step, EmitStep)
@@ -22,6 +33,8 @@ class EmitHandler:
         }
 
     async def execute(self, call: StepCall) -> Any:
+        from runtime.store.base import EventRecord
+
         fields = call.step.fields
         data = call.render(fields["data"])
         key = call.render(fields["key"]) if fields["key"] is not None else None
@@ -38,3 +51,4 @@ class EmitHandler:
 
 
 HANDLER = EmitHandler()
+STEP = StepType("emit", EmitStep, HANDLER, order=80)

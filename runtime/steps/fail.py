@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runtime.engine.context import StepCall
 from runtime.engine.errors import BusinessException
 from runtime.spec.flow import FailStep
+from runtime.step_api import StepBase, StepHandler, StepType
+
+if TYPE_CHECKING:
+    from runtime.engine.context import StepCall
 
 
-class FailHandler:
-    kind = "fail"
+class FailHandler(StepHandler):
+    """The `fail` step kind."""
+
+    decides = True
+    ends_run = True
+
+    def graph_label(self, step: StepBase) -> str:
+        assert isinstance(step, FailStep)
+        return step.fail.code
 
     def compile(self, step: Any, compiler: Any, compiled: Any) -> dict[str, Any]:
         assert isinstance(step, FailStep)
@@ -29,3 +39,4 @@ class FailHandler:
 
 
 HANDLER = FailHandler()
+STEP = StepType("fail", FailStep, HANDLER, order=110)

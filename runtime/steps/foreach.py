@@ -8,15 +8,26 @@ a resumed run skips the items already done. The output is the list of each itera
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from runtime.engine.context import StepCall
 from runtime.engine.errors import StepFailed
 from runtime.spec.flow import ForeachStep
+from runtime.step_api import ChildSteps, StepBase, StepHandler, StepType
+
+if TYPE_CHECKING:
+    from runtime.engine.context import StepCall
 
 
-class ForeachHandler:
-    kind = "foreach"
+class ForeachHandler(StepHandler):
+    """The `foreach` step kind."""
+
+    effects = "pure"
+    recomputable = True
+
+    def children(self, step: StepBase) -> Sequence[ChildSteps]:
+        assert isinstance(step, ForeachStep)
+        return [ChildSteps(step.steps, ("steps",), role="loop")]
 
     def compile(self, step: Any, compiler: Any, compiled: Any) -> dict[str, Any]:
         assert isinstance(step, ForeachStep)
@@ -62,3 +73,4 @@ class ForeachHandler:
 
 
 HANDLER = ForeachHandler()
+STEP = StepType("foreach", ForeachStep, HANDLER, order=70)

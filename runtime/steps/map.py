@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from runtime.engine.context import StepCall
 from runtime.spec.flow import MapStep
+from runtime.step_api import Reference, StepBase, StepHandler, StepType
+
+if TYPE_CHECKING:
+    from runtime.engine.context import StepCall
 
 
-class MapHandler:
-    kind = "map"
+class MapHandler(StepHandler):
+    """The `map` step kind."""
+
+    effects = "pure"
+    recomputable = True
+
+    def references(self, step: StepBase) -> Sequence[Reference]:
+        assert isinstance(step, MapStep)
+        return [Reference("mapping", step.map, ("map",))]
+
+    def rendered_first(self, step: StepBase) -> Any:
+        assert isinstance(step, MapStep)
+        return step.input
+
+    def graph_label(self, step: StepBase) -> str:
+        assert isinstance(step, MapStep)
+        return step.map
 
     def compile(self, step: Any, compiler: Any, compiled: Any) -> dict[str, Any]:
         assert isinstance(step, MapStep)
@@ -26,3 +45,4 @@ class MapHandler:
 
 
 HANDLER = MapHandler()
+STEP = StepType("map", MapStep, HANDLER, order=20)

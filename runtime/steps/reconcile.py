@@ -6,19 +6,34 @@ a following step decides what to do (e.g. `fail` when anything is off).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runtime.engine.context import StepCall
 from runtime.expr import PathCompiler
 from runtime.spec.flow import ReconcileStep
+from runtime.step_api import Loc, Reference, StepBase, StepHandler, StepType
 from runtime.steps.call import invoke_operation
+
+if TYPE_CHECKING:
+    from runtime.engine.context import StepCall
 
 _PATHS = PathCompiler()
 
 
-class ReconcileHandler:
-    kind = "reconcile"
+class ReconcileHandler(StepHandler):
+    """The `reconcile` step kind."""
+
+    def references(self, step: StepBase) -> Sequence[Reference]:
+        assert isinstance(step, ReconcileStep)
+        return [
+            Reference("operation", getattr(step.reconcile, side).call, ("reconcile", side, "call"), direct=False)
+            for side in ("left", "right")
+        ]
+
+    def jsonpaths(self, step: StepBase) -> Sequence[tuple[Loc, str]]:
+        assert isinstance(step, ReconcileStep)
+        return [(("reconcile", side, "items"), getattr(step.reconcile, side).items) for side in ("left", "right")]
 
     def compile(self, step: Any, compiler: Any, compiled: Any) -> dict[str, Any]:
         assert isinstance(step, ReconcileStep)
@@ -82,3 +97,4 @@ def _same(a: Any, b: Any, tolerance: Decimal | None) -> bool:
 
 
 HANDLER = ReconcileHandler()
+STEP = StepType("reconcile", ReconcileStep, HANDLER, order=130)

@@ -8,16 +8,41 @@ fails with the header named (never its value), and the caller is answered 500 wi
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from runtime.engine.context import StepCall
 from runtime.engine.errors import StepFailed
-from runtime.http_headers import header_problem
+from runtime.http_headers import header_problem, literal_header_problem
 from runtime.spec.flow import RespondStep
+from runtime.step_api import Finding, Resume, StepBase, StepHandler, StepType
+
+if TYPE_CHECKING:
+    from runtime.engine.context import StepCall
 
 
-class RespondHandler:
-    kind = "respond"
+class RespondHandler(StepHandler):
+    """The `respond` step kind."""
+
+    effects = "pure"
+    recomputable = False  # the answer already went out: restored, never computed again
+
+    def rendered_first(self, step: StepBase) -> Any:
+        assert isinstance(step, RespondStep)
+        return step.respond.body
+
+    def check(self, step: StepBase, step_id: str) -> Sequence[Finding]:
+        """A header whose name, or whose value's literal text, cannot be sent (SL045)."""
+        assert isinstance(step, RespondStep)
+        found = []
+        for name, value in step.respond.headers.items():
+            problem = literal_header_problem(str(name), str(value))
+            if problem is not None:
+                found.append(Finding("SL045", f"step {step_id!r}: {problem}", ("respond", "headers", name)))
+        return found
+
+    def restore(self, output: Any, resume: Resume) -> None:
+        if isinstance(output, dict):
+            resume.set_response(output)
 
     def compile(self, step: Any, compiler: Any, compiled: Any) -> dict[str, Any]:
         assert isinstance(step, RespondStep)
@@ -58,3 +83,4 @@ class RespondHandler:
 
 
 HANDLER = RespondHandler()
+STEP = StepType("respond", RespondStep, HANDLER, order=120)

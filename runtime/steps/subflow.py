@@ -6,15 +6,31 @@ across the boundary; a chain deeper than the project's `hop_limit` fails instead
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from runtime.engine.context import StepCall
 from runtime.engine.errors import StepFailed
 from runtime.spec.flow import SubflowStep
+from runtime.step_api import Reference, StepBase, StepHandler, StepType
+
+if TYPE_CHECKING:
+    from runtime.engine.context import StepCall
 
 
-class SubflowHandler:
-    kind = "flow"
+class SubflowHandler(StepHandler):
+    """The `flow` step kind."""
+
+    def references(self, step: StepBase) -> Sequence[Reference]:
+        assert isinstance(step, SubflowStep)
+        return [Reference("flow", step.flow, ("flow",))]
+
+    def rendered_first(self, step: StepBase) -> Any:
+        assert isinstance(step, SubflowStep)
+        return step.with_
+
+    def graph_label(self, step: StepBase) -> str:
+        assert isinstance(step, SubflowStep)
+        return step.flow
 
     def compile(self, step: Any, compiler: Any, compiled: Any) -> dict[str, Any]:
         assert isinstance(step, SubflowStep)
@@ -32,3 +48,4 @@ class SubflowHandler:
 
 
 HANDLER = SubflowHandler()
+STEP = StepType("flow", SubflowStep, HANDLER, order=140)

@@ -7,17 +7,28 @@ a business exception `INVALID_TRANSITION`.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from runtime.engine.context import StepCall
 from runtime.engine.errors import BusinessException, RunSuspended, StepFailed
 from runtime.spec.common import parse_duration
 from runtime.spec.flow import TransitionStep
-from runtime.store.base import RunFilter
+from runtime.step_api import Reference, StepBase, StepHandler, StepType
+
+if TYPE_CHECKING:
+    from runtime.engine.context import StepCall
 
 
-class TransitionHandler:
-    kind = "transition"
+class TransitionHandler(StepHandler):
+    """The `transition` step kind."""
+
+    def references(self, step: StepBase) -> Sequence[Reference]:
+        assert isinstance(step, TransitionStep)
+        spec = step.transition
+        return [
+            Reference("state_machine", spec.machine, ("transition", "machine")),
+            Reference("state", spec.to, ("transition", "to"), machine=spec.machine),
+        ]
 
     def compile(self, step: Any, compiler: Any, compiled: Any) -> dict[str, Any]:
         assert isinstance(step, TransitionStep)
@@ -99,6 +110,8 @@ def _park(call: StepCall, machine: Any, key: str, target: str, source: str) -> N
 
 async def _redrive(call: StepCall, machine: str, key: str) -> None:
     """Wake runs parked on this entity so they try their transition again."""
+    from runtime.store.base import RunFilter
+
     store = call.executor.store
     now = call.executor.clock.time()
     for run in await store.list_runs(RunFilter(status=["waiting"], limit=1000)):
@@ -108,3 +121,4 @@ async def _redrive(call: StepCall, machine: str, key: str) -> None:
 
 
 HANDLER = TransitionHandler()
+STEP = StepType("transition", TransitionStep, HANDLER, order=100)

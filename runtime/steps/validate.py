@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from runtime.engine.context import StepCall
 from runtime.engine.errors import StepFailed
-from runtime.spec.flow import ValidateStep
+from runtime.spec.flow import ValidateSpec, ValidateStep
+from runtime.step_api import Reference, StepBase, StepHandler, StepType
+
+if TYPE_CHECKING:
+    from runtime.engine.context import StepCall
 
 
-class ValidateHandler:
-    kind = "validate"
+class ValidateHandler(StepHandler):
+    """The `validate` step kind."""
+
+    effects = "pure"
+    recomputable = True
+
+    def references(self, step: StepBase) -> Sequence[Reference]:
+        assert isinstance(step, ValidateStep)
+        schema = step.validate_ if isinstance(step.validate_, str) else step.validate_.schema_
+        return [Reference("schema", schema, ("validate",))]
+
+    def rendered_first(self, step: StepBase) -> Any:
+        assert isinstance(step, ValidateStep)
+        return step.validate_.data if isinstance(step.validate_, ValidateSpec) else None
 
     def compile(self, step: Any, compiler: Any, compiled: Any) -> dict[str, Any]:
         assert isinstance(step, ValidateStep)
@@ -37,3 +53,4 @@ class ValidateHandler:
 
 
 HANDLER = ValidateHandler()
+STEP = StepType("validate", ValidateStep, HANDLER, order=10)

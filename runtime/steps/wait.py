@@ -7,16 +7,21 @@ When the run resumes, the event it was given is the step's output.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runtime.engine.context import StepCall, truthy
 from runtime.engine.errors import RunSuspended, StepFailed
 from runtime.spec.common import parse_duration
 from runtime.spec.flow import WaitStep
+from runtime.step_api import StepHandler, StepType
+
+if TYPE_CHECKING:
+    from runtime.engine.context import StepCall
 
 
-class WaitHandler:
-    kind = "wait"
+class WaitHandler(StepHandler):
+    """The `wait` step kind."""
+
+    decides = True
 
     def compile(self, step: Any, compiler: Any, compiled: Any) -> dict[str, Any]:
         assert isinstance(step, WaitStep)
@@ -29,6 +34,8 @@ class WaitHandler:
         }
 
     async def execute(self, call: StepCall) -> Any:
+        from runtime.engine.context import truthy
+
         fields = call.step.fields
         waits = call.state.run.meta.get("waits", {})
         mine = waits.get(call.key)
@@ -54,3 +61,4 @@ class WaitHandler:
 
 
 HANDLER = WaitHandler()
+STEP = StepType("wait", WaitStep, HANDLER, order=90)
