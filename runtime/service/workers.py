@@ -2,9 +2,10 @@
 their leases alive.
 
 One dispatcher task per node claims what the node has room for — up to `limit` runs in flight,
-at most `CLAIM_BATCH` in one store transaction — and starts a task per claimed run. It claims
-again as soon as runs finish (when the last claim filled its batch: there is more work) or when
-intake says there is new work (`notify`), and otherwise polls the store every `poll_interval`, so
+at most `CLAIM_BATCH` in one store transaction — and starts a task per claimed run. While there is
+a backlog (the last claim filled its batch) it claims again once an eighth of the slots are free,
+so a busy node claims several runs per transaction rather than one per finished run; it also
+claims when intake says there is new work (`notify`), and otherwise polls the store every `poll_interval`, so
 due retries, timers and runs accepted by other nodes are picked up too. A wake-up that comes while
 a claim is under way is kept (the event is cleared before claiming), so new work never waits for
 the poll. Each claim leases its runs to an owner of its own (`<node>/c<n>`), so a run this node
@@ -73,6 +74,9 @@ class WorkerPool:
         self.service = service
         self.limit = max(0, limit)
         self.batch = max(1, batch)
+        # with a backlog (the last claim was full), claim when this many slots are free
+        self._refill = max(1, min(self.batch, self.limit // 8))
+        self._full = False
         self.poll_interval = poll_interval
         self.wake = asyncio.Event()  # new work may be due (intake, events, replays)
         self._freed = asyncio.Event()  # a run finished: room for another
@@ -102,7 +106,8 @@ class WorkerPool:
         service = self.service
         while not self._stopping:
             room = self.limit - len(self._runs)
-            if room <= 0:
+            if room < self._refill and (room <= 0 or self._full):
+                # busy with a backlog: claim again once a few runs have finished, not after each one
                 self._freed.clear()
                 await self._freed.wait()
                 continue
@@ -118,7 +123,8 @@ class WorkerPool:
                 continue
             for run in runs:
                 self._start(run, owner)
-            if len(runs) < wanted:  # nothing more is due now: until new work, a finished run or the poll
+            self._full = len(runs) == wanted
+            if not self._full:  # nothing more is due now: until new work, a finished run or the poll
                 await self._idle(self.poll_interval)
 
     async def _idle(self, seconds: float) -> None:
