@@ -1,6 +1,6 @@
 """P2: webhook in async mode — verify the HMAC signature (timestamped), dedupe by idempotency key,
-commit the run, reply 202; the workers (default 4) drain the runs (validate → map → HTTP call) to
-the loopback sink.
+commit the run, reply 202; the node's workers (serve's default number of runs in flight) drain
+the runs (validate → map → HTTP call) to the loopback sink.
 
 Each round runs, each on a fresh `syncline serve` (SQLite store in the project, journal on):
   A  P2 at max load: 32 keep-alive connections as fast as acks come, every request a new order
@@ -100,11 +100,13 @@ def check_p2(port: int) -> None:
 class Server:
     patches: str | None = None
 
-    def __init__(self, scratch: Path, sink_port: int, mode: str, workers: int) -> None:
+    def __init__(self, scratch: Path, sink_port: int, mode: str, workers: int | None) -> None:
         self.root = scratch / f"{mode}-{time.monotonic_ns()}"
         write_project(self.root, sink_port, mode=mode)
         self.port = free_port()
-        self.proc = start_syncline(self.root, self.port, extra=["--workers", str(workers)], patches=Server.patches)
+        self.proc = start_syncline(
+            self.root, self.port, extra=["--workers", str(workers)] if workers else [], patches=Server.patches
+        )
 
     def __enter__(self) -> Server:
         return self
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--drain", type=float, default=5.0, help="seconds of drain watched after the load")
-    parser.add_argument("--workers", type=int, default=4, help="syncline serve --workers")
+    parser.add_argument("--workers", type=int, help="syncline serve --workers (runs in flight; default: serve's)")
     parser.add_argument("--smoke", action="store_true", help="1 round of 2 s")
     parser.add_argument("--profile", action="store_true", help="py-spy on Syncline during one extra max-load run")
     parser.add_argument("--patch", help="run every server with these proposals applied (see _patched_serve.py)")
@@ -204,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     half_p99 = median([r.p99_ms for r in half])
     patched = f" [patched: {args.patch}]" if args.patch else ""
     print(
-        f"P2 webhook (async): HMAC + idempotency key + commit → 202; {args.workers} workers drain to the sink{patched}"
+        f"P2 webhook (async): HMAC + idempotency key + commit → 202; {args.workers or 'default'} runs in flight drain to the sink{patched}"
     )
     print(f"  load: bench/_load.py, 32 connections, {args.duration:g} s per measurement, {args.rounds} round(s)")
     print(
