@@ -168,11 +168,11 @@ class StepHandler:
 
     def compile(self, step: StepBase, compiler: Any, compiled: Any) -> dict[str, Any]:
         """Compile the step once per project load; returns the fields `execute` reads."""
-        raise NotImplementedError
+        raise TypeError(f"step handler {type(self).__name__} does not define compile()")
 
     async def execute(self, call: Any) -> Any:
         """Run the step for one run and return its output."""
-        raise NotImplementedError
+        raise TypeError(f"step handler {type(self).__name__} does not define execute()")
 
 
 @dataclass(frozen=True)

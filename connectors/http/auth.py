@@ -165,8 +165,8 @@ class OAuth2(Authenticator):
             return token
 
     def _grant(self, headers: HeaderBag) -> dict[str, str | None]:
-        """The token request's form (and any header it needs)."""
-        raise NotImplementedError
+        """The token request's form (and any header it needs); each grant type defines its own."""
+        raise TypeError(f"{type(self).__name__} does not define its token grant")
 
     async def _request_token(self) -> tuple[str, float | None]:
         headers = HeaderBag()
