@@ -129,9 +129,7 @@ async def connector(port: int, calls: int, variant: str) -> float:
     # every variant now measures that transport
     _sniffio(variant != "shipped")
     try:
-        config = HttpConfig.model_validate(
-            {"base_url": f"http://127.0.0.1:{port}", "timeout": "10s"}
-        )
+        config = HttpConfig.model_validate({"base_url": f"http://127.0.0.1:{port}", "timeout": "10s"})
         operation = HttpOperation.model_validate(
             {
                 "method": "POST",
