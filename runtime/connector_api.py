@@ -66,6 +66,8 @@ class ConnectorError(SynclineError):
     """A call failed. `error_class` decides whether a retry can help; `reason` and `status` say why.
 
     `retry_after` (seconds) is the server's own advice (HTTP `Retry-After`), already capped.
+    `code` is the system's own error code when its answer names one (`INVALID_VALUE`, `53100020`);
+    it is carried into the step's error and dead letters.
     The message never holds secret values (connectors pass it through `ConnectorContext.redact`).
     """
 
@@ -78,6 +80,7 @@ class ConnectorError(SynclineError):
         status: int | None = None,
         retry_after: float | None = None,
         body: Any = None,
+        code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.reason = reason
@@ -85,6 +88,7 @@ class ConnectorError(SynclineError):
         self.status = status
         self.retry_after = retry_after
         self.body = body
+        self.code = code
 
     @property
     def retriable(self) -> bool:

@@ -43,6 +43,9 @@ from connectors.http.config import (
 )
 from connectors.http.csrf import FETCH, CsrfSession
 from connectors.http.egress import EgressPolicy, EgressRefused, declared_hosts
+from connectors.http.etag import FETCH as ETAG_FETCH
+from connectors.http.etag import HEADER as IF_MATCH
+from connectors.http.etag import conflict, etag_of, missing_etag
 from connectors.http.pagination import next_link, select_items, select_one
 from connectors.http.ratelimit import TokenBucket
 from connectors.http.redact import Redactor
@@ -66,6 +69,7 @@ from connectors.http.response import (
     display_url,
     status_error,
 )
+from connectors.http.vendor_errors import ErrorBody, body_error, enrich
 from runtime.connector_api import CallRequest, CallResult, ConnectorContext, ConnectorError, OperationSpec
 
 log = logging.getLogger(__name__)
@@ -231,6 +235,9 @@ class HttpConnector:
             assert not isinstance(operation.form, str)
             content = encode_form(operation.form)
             headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        if operation.if_match is not None and operation.if_match != ETAG_FETCH:
+            check_header(IF_MATCH, operation.if_match, "if_match")
+            headers.set(IF_MATCH, operation.if_match)
         key_header = self._config.idempotency_header
         if request.idempotency_key and key_header and operation.method not in SAFE_METHODS:
             check_header(key_header, request.idempotency_key, "idempotency key")
@@ -268,9 +275,12 @@ class HttpConnector:
     async def _run(self, operation: HttpOperation, first: Outgoing, timeout: float) -> CallResult:
         expect = tuple(operation.expect) if operation.expect is not None else None
         pagination = operation.pagination
+        rules = operation.errors or self._config.errors
         if pagination is None:
+            if operation.if_match == ETAG_FETCH:
+                first = await self._with_fetched_etag(operation, first, timeout, rules)
             reply = await self._exchange(first, timeout, expect)
-            self._check(reply, expect)
+            self._check(reply, expect, rules, first.headers.get(IF_MATCH))
             return CallResult(self._output(reply), reply.status, self._meta(reply, 1))
 
         url = first.url
@@ -287,7 +297,7 @@ class HttpConnector:
         while True:
             seen.add(str(url))
             reply = await self._exchange(Outgoing(first.method, url, first.headers, first.content), timeout, expect)
-            self._check(reply, expect)
+            self._check(reply, expect, rules)
             pages += 1
             document = self._output(reply)
             what = describe(reply.method, reply.url)
@@ -335,12 +345,52 @@ class HttpConnector:
         meta["truncated"] = truncated
         return CallResult(items, reply.status, meta)
 
-    def _check(self, reply: Reply, expect: tuple[int, ...] | None) -> None:
+    def _check(
+        self,
+        reply: Reply,
+        expect: tuple[int, ...] | None,
+        rules: ErrorBody | None = None,
+        if_match: str | None = None,
+    ) -> None:
         ok = reply.status in expect if expect is not None else 200 <= reply.status < 300
+        error: ConnectorError | None = None
         if not ok:
             error = status_error(reply, self._redact, retry_after_max=self._config.retry_after_max)
+            if rules is not None:
+                error = enrich(error, reply, rules, self._redact)
+            if reply.status == 412 and if_match is not None:
+                error = conflict(error, if_match, self._redact)
+        elif rules is not None:
+            error = body_error(reply, rules, self._redact)
+        if error is not None:
             log.debug("%s", error)
             raise error
+
+    async def _with_fetched_etag(
+        self, operation: HttpOperation, write: Outgoing, timeout: float, rules: ErrorBody | None
+    ) -> Outgoing:
+        """The write with `If-Match` set to the ETag a read of the record carries."""
+        url = write.url
+        if operation.etag_path is not None:
+            url, path_query = join_url(self._base, operation.etag_path)
+            params = query_params(self._config.query, path_query)
+            if params:
+                url = url.copy_with(params=params)
+        headers = write.headers.copy()
+        for name in ("Content-Type", IF_MATCH, self._config.idempotency_header or "Idempotency-Key"):
+            headers.pop(name)
+        reply = await self._exchange(Outgoing("GET", url, headers, b""), timeout, None)
+        self._check(reply, None, rules)
+        etag = etag_of(reply, operation.etag_from)
+        if etag is None:
+            raise missing_etag(describe("GET", url), self._redact)
+        try:
+            check_header(IF_MATCH, etag, "ETag read for If-Match")
+        except RequestError:
+            raise self._response_error(f"{describe('GET', url)}: the ETag holds a control character") from None
+        headers = write.headers.copy()
+        headers.set(IF_MATCH, etag)
+        return Outgoing(write.method, write.url, headers, write.content)
 
     def _output(self, reply: Reply) -> Any:
         try:

@@ -27,7 +27,9 @@ from pydantic import (
     model_validator,
 )
 
+from connectors.http.etag import DEFAULT_SOURCES, check_source
 from connectors.http.pagination import check_path
+from connectors.http.vendor_errors import ErrorBody
 from runtime.connector_api import OperationSpec
 
 # ---------------------------------------------------------------------------------------------------
@@ -413,6 +415,12 @@ class HttpConfig(_Model):
         True, description="Follow redirects, checking every hop against the egress rules.", examples=[True]
     )
     max_redirects: int = Field(5, ge=0, le=20, description="Most redirects followed for one request.", examples=[5])
+    errors: ErrorBody | None = Field(
+        None,
+        description="Where the system's answers carry its error code and message (carried into dead letters), "
+        "and when a 2xx answer is an error (Zuora's `success: false`). An operation's `errors` replaces it.",
+        examples=[{"when": "$.success", "code": "$.reasons[0].code", "message": "$.reasons[0].message"}],
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -531,6 +539,28 @@ class HttpOperation(OperationSpec):
         examples=[{"type": "cursor", "cursor_param": "cursor", "next_cursor": "$.next", "items": "$.data"}],
     )
     timeout: Duration | None = Field(None, description="Overrides the connection's timeout.", examples=["60s"])
+    if_match: str | None = Field(
+        None,
+        description="Send `If-Match` (optimistic concurrency; Dynamics 365, SAP OData): an ETag read earlier "
+        "(a template), `*`, or `fetch` to read the record first (`etag_path`) and send the ETag it carries. "
+        "A 412 answer is a fatal conflict error (code `etag_conflict` unless the system names one).",
+        examples=["fetch", "{{ params.etag }}", "*"],
+    )
+    etag_path: str | None = Field(
+        None,
+        description="With `if_match: fetch`: the path read for the ETag (default: this operation's path).",
+        examples=["/A_SalesOrder('{{ params.id }}')"],
+    )
+    etag_from: list[Annotated[str, AfterValidator(check_source)]] = Field(
+        default_factory=lambda: list(DEFAULT_SOURCES),
+        description="Where the read's ETag is, tried in order: `header:ETag` or a body path.",
+        examples=[["header:ETag", "$['@odata.etag']", "$.d.__metadata.etag"]],
+    )
+    errors: ErrorBody | None = Field(
+        None,
+        description="Replaces the connection's `errors` for this operation.",
+        examples=[{"when": "$.Success", "code": "$.Errors[0].Code", "message": "$.Errors[0].Message"}],
+    )
 
     @model_validator(mode="after")
     def _body_or_form(self) -> HttpOperation:

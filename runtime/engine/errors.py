@@ -28,6 +28,7 @@ class StepFailed(SynclineError):
         status: int | None = None,
         retry_after: float | None = None,
         body: Any = None,
+        code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -36,6 +37,7 @@ class StepFailed(SynclineError):
         self.status = status
         self.retry_after = retry_after
         self.body = body
+        self.code = code  # the called system's own error code, when its answer named one
 
     @property
     def retriable(self) -> bool:
@@ -45,6 +47,8 @@ class StepFailed(SynclineError):
         out: dict[str, Any] = {"message": self.message, "class": self.error_class, "reason": self.reason}
         if self.status is not None:
             out["status"] = self.status
+        if self.code is not None:
+            out["code"] = self.code
         if self.body is not None:
             out["body"] = self.body
         return out
@@ -116,6 +120,7 @@ def classify(exc: BaseException) -> StepFailed | BusinessException | RunFiltered
             status=exc.status,
             retry_after=exc.retry_after,
             body=exc.body,
+            code=exc.code,
         )
     if isinstance(exc, TimeoutError):
         return StepFailed("the step timed out", error_class="retriable", reason="timeout")
