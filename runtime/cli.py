@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from runtime import __version__
-from runtime.commands import demo, explain, graph, init, operate, plan, run, schema, serve, test, validate
+from runtime.commands import demo, explain, graph, init, operate, plan, run, schema, serve, systems, test, validate
 from runtime.errors import SynclineError, UsageError
 
 
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     operate.add_parsers(sub)
     plan.add_parser(sub)
     explain.add_parser(sub)
+    systems.add_parser(sub)
     return parser
 
 

@@ -62,8 +62,15 @@ _CODES: list[Code] = [
     Code(
         "SL018",
         "error",
-        "a trigger has no kind or more than one kind",
-        "Give the trigger exactly one of webhook, schedule, poll, queue, event, file, manual.",
+        "a trigger has no kind, more than one, or a kind no installed package provides",
+        "Give the trigger exactly one installed kind (built in: webhook, schedule, poll, queue, event, file, manual; "
+        "plugins add more through the `syncline.triggers` entry points, docs/extending.md).",
+    ),
+    Code(
+        "SL019",
+        "error",
+        "unknown preset, or a preset's account value unknown or missing",
+        "Use a preset from `syncline systems list` and the account values `syncline systems show NAME` lists.",
     ),
     Code("SL017", "error", "YAML 1.1 literal where a string was meant (`on`, `no`, `0777`)", "Quote the value."),
     # --- references (SL02x) ---

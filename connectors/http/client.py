@@ -37,6 +37,7 @@ from connectors.http.config import (
     NextLinkPagination,
     OAuth2ClientCredentials,
     OAuth2JwtBearer,
+    OffsetPagination,
     PagePagination,
     check_base_url,
     scalar_text,
@@ -46,8 +47,9 @@ from connectors.http.egress import EgressPolicy, EgressRefused, declared_hosts
 from connectors.http.etag import FETCH as ETAG_FETCH
 from connectors.http.etag import HEADER as IF_MATCH
 from connectors.http.etag import conflict, etag_of, missing_etag
-from connectors.http.pagination import next_link, select_items, select_one
-from connectors.http.ratelimit import TokenBucket
+from connectors.http.form import FormError, encode_form_body
+from connectors.http.pagination import more_pages, next_link, select_items, select_one
+from connectors.http.ratelimit import ServerBucketGauge, TokenBucket
 from connectors.http.redact import Redactor
 from connectors.http.request import (
     SAFE_METHODS,
@@ -55,7 +57,6 @@ from connectors.http.request import (
     Outgoing,
     RequestError,
     check_header,
-    encode_form,
     encode_json,
     join_url,
     query_params,
@@ -151,6 +152,8 @@ class HttpConnector:
         self._transport = GuardedAiohttpTransport(policy, verify_tls=config.verify_tls)
         limit = config.rate_limit
         self._limiter = TokenBucket(limit.per_second, limit.burst, self._clock) if limit else None
+        bucket = config.server_bucket
+        self._gauge = ServerBucketGauge(bucket.leak_per_second, bucket.keep_free, self._clock) if bucket else None
         breaker = config.circuit_breaker
         self._breaker = CircuitBreaker(breaker.failures, breaker.reset_after, self._clock) if breaker else None
         self._closed = False
@@ -233,7 +236,10 @@ class HttpConnector:
             headers.setdefault("Content-Type", "application/json")
         elif operation.form is not None:
             assert not isinstance(operation.form, str)
-            content = encode_form(operation.form)
+            try:
+                content = encode_form_body(operation.form, operation.form_style or self._config.form_style)
+            except FormError as exc:
+                raise RequestError(str(exc)) from None
             headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
         if operation.if_match is not None and operation.if_match != ETAG_FETCH:
             check_header(IF_MATCH, operation.if_match, "if_match")
@@ -289,6 +295,11 @@ class HttpConnector:
             url = url.copy_set_param(pagination.page_param, str(page))
             if pagination.size_param and pagination.size:
                 url = url.copy_set_param(pagination.size_param, str(pagination.size))
+        elif isinstance(pagination, OffsetPagination):
+            offset = pagination.start
+            url = url.copy_set_param(pagination.offset_param, str(offset))
+            if pagination.limit_param and pagination.limit:
+                url = url.copy_set_param(pagination.limit_param, str(pagination.limit))
         items: list[Any] = []
         seen: set[str] = set()
         cursor: str | None = None
@@ -317,8 +328,14 @@ class HttpConnector:
                         raise self._response_error(f"{what}: invalid next link") from None
                     if next_url.scheme not in ("http", "https"):
                         raise self._response_error(f"{what}: next link is not an http(s) URL")
+            elif isinstance(pagination, OffsetPagination):
+                if more_pages(document, pagination.more, page_items, pagination.limit):
+                    offset += len(page_items)
+                    next_url = url.copy_set_param(pagination.offset_param, str(offset))
             elif isinstance(pagination, CursorPagination):
                 value = select_one(document, pagination.next_cursor)
+                if pagination.more is not None and select_one(document, pagination.more) is not True:
+                    value = None
                 if value is not None and value != "" and value is not False:
                     try:
                         text = scalar_text(value)
@@ -485,6 +502,19 @@ class HttpConnector:
         return await self._send(request, timeout, None, authenticate=False, throttle=False)
 
     async def _throttle(self, timeout: float, what: str) -> None:
+        if self._gauge is not None:
+            wait = self._gauge.delay()
+            if wait > timeout:
+                raise ConnectorError(
+                    self._redact(f"{what}: the server's call bucket stays full for {wait:g}s"),
+                    reason="rate_limited",
+                    error_class="retriable",
+                    retry_after=wait,
+                )
+            if wait > 0:
+                log.debug("%s", self._redact(f"{what}: server call bucket nearly full, waiting {wait:.3f}s"))
+                await asyncio.sleep(wait)
+            self._gauge.reserve()
         if self._limiter is None or self._limiter.try_acquire():
             return
         try:
@@ -553,6 +583,8 @@ class HttpConnector:
             raise self._connect_error(what, exc) from None
         if authenticate and self._csrf is not None:
             self._csrf.remember(response.headers)
+        if self._gauge is not None and self._config.server_bucket is not None:
+            self._gauge.observe(response.headers.get(self._config.server_bucket.header))
         log.debug("%s", self._redact(f"{what}: HTTP {response.status}, {len(content)} bytes"))
         return Reply(
             request.method,

@@ -334,6 +334,22 @@ class RateLimit(_Model):
     burst: int = Field(1, ge=1, description="Requests allowed at once after an idle period.", examples=[40])
 
 
+class ServerBucket(_Model):
+    """A leaky bucket the server reports in a response header as `used/capacity` (Shopify)."""
+
+    header: str = Field(
+        "X-Shopify-Shop-Api-Call-Limit",
+        description="Response header with `used/capacity`, e.g. `32/40`.",
+        examples=["X-Shopify-Shop-Api-Call-Limit"],
+    )
+    leak_per_second: float = Field(
+        2.0, gt=0, description="How fast the bucket empties (Shopify standard plans: 2 calls a second).", examples=[2]
+    )
+    keep_free: int = Field(
+        1, ge=0, description="Wait before a call that would leave fewer free slots than this.", examples=[1]
+    )
+
+
 class CircuitBreaker(_Model):
     """Fail fast while the system is down: open after N consecutive retriable failures."""
 
@@ -384,6 +400,12 @@ class HttpConfig(_Model):
         description="Client-side rate limit for this connection.",
         examples=[{"per_second": 20, "burst": 40}],
     )
+    server_bucket: ServerBucket | None = Field(
+        None,
+        description="Pace calls by the leaky bucket the server reports after each call (Shopify's "
+        "`X-Shopify-Shop-Api-Call-Limit`); a 429 answer is still retried after its Retry-After.",
+        examples=[{"header": "X-Shopify-Shop-Api-Call-Limit", "leak_per_second": 2}],
+    )
     circuit_breaker: CircuitBreaker | None = Field(
         None,
         description="Circuit breaker for this connection.",
@@ -399,6 +421,13 @@ class HttpConfig(_Model):
         examples=[10485760],
     )
     verify_tls: bool = Field(True, description="Verify the server's TLS certificate.", examples=[True])
+    form_style: Literal["flat", "brackets", "brackets_index_last"] = Field(
+        "flat",
+        description="How form bodies write nested keys and lists: `flat` (lists repeat the name; nested mappings "
+        "refused), `brackets` (Stripe, Rack, PHP: `metadata[order_id]=A-1`, `items[0][price]=p`), "
+        "`brackets_index_last` (Chargebee: `subscription_items[item_price_id][0]=p`).",
+        examples=["brackets"],
+    )
     idempotency_header: str | None = Field(
         "Idempotency-Key",
         description="Header that carries the run's idempotency key on non-GET calls; null sends none.",
@@ -443,7 +472,9 @@ class _Pagination(_Model):
 
 
 class NextLinkPagination(_Pagination):
-    """Follow a link to the next page until there is none."""
+    """Follow a link to the next page until there is none: Shopify (`header:Link`), Salesforce
+    (`nextRecordsUrl`), Dynamics 365 (`$['@odata.nextLink']`), SAP OData v2 (`d.__next`), Zuora (`nextPage`).
+    A relative link resolves against the page's URL."""
 
     type: Literal["next_link"] = Field(description="Pagination style.", examples=["next_link"])
     next: str = Field(
@@ -464,16 +495,61 @@ class NextLinkPagination(_Pagination):
 
 
 class CursorPagination(_Pagination):
-    """Send the cursor from each page as a query parameter until the cursor is empty."""
+    """Send the cursor from each page as a query parameter until the cursor is empty (or `more` is false).
+
+    Chargebee: `cursor_param: offset`, `next_cursor: next_offset`. Stripe: `cursor_param: starting_after`,
+    `next_cursor: "$.data[-1].id"` (the last item's id), `more: has_more`."""
 
     type: Literal["cursor"] = Field(description="Pagination style.", examples=["cursor"])
     cursor_param: str = Field(description="Query parameter that carries the cursor.", examples=["cursor"])
-    next_cursor: str = Field(description="Body path of the next cursor.", examples=["$.meta.next_cursor"])
+    next_cursor: str = Field(
+        description="Body path of the next cursor (`$.data[-1].id`: the last item's id).",
+        examples=["$.meta.next_cursor", "next_offset", "$.data[-1].id"],
+    )
+    more: str | None = Field(
+        None,
+        description="Body path of a flag saying more pages follow (`has_more`); when set, paging stops as soon "
+        "as it is not true.",
+        examples=["has_more", "$.hasMore"],
+    )
 
     @field_validator("next_cursor")
     @classmethod
     def _cursor_path(cls, value: str) -> str:
         return check_path(value)
+
+    @field_validator("more")
+    @classmethod
+    def _more_path(cls, value: str | None) -> str | None:
+        return None if value is None else check_path(value)
+
+
+class OffsetPagination(_Pagination):
+    """Send an item offset (and a page size) as query parameters; the next offset is this one plus the
+    page's item count (NetSuite SuiteQL: `offset`/`limit` with `hasMore`)."""
+
+    type: Literal["offset"] = Field(description="Pagination style.", examples=["offset"])
+    offset_param: str = Field("offset", description="Query parameter that carries the offset.", examples=["offset"])
+    start: int = Field(0, ge=0, description="Offset of the first page.", examples=[0])
+    limit_param: str | None = Field(None, description="Query parameter for the page size.", examples=["limit"])
+    limit: int | None = Field(None, ge=1, description="Page size to ask for.", examples=[1000])
+    more: str | None = Field(
+        None,
+        description="Body path of a flag saying more pages follow (`hasMore`); unset: stop at an empty page "
+        "or one shorter than `limit`.",
+        examples=["hasMore"],
+    )
+
+    @field_validator("more")
+    @classmethod
+    def _more_path(cls, value: str | None) -> str | None:
+        return None if value is None else check_path(value)
+
+    @model_validator(mode="after")
+    def _limit(self) -> OffsetPagination:
+        if (self.limit_param is None) != (self.limit is None):
+            raise ValueError("limit_param and limit go together")
+        return self
 
 
 class PagePagination(_Pagination):
@@ -492,7 +568,9 @@ class PagePagination(_Pagination):
         return self
 
 
-Pagination = Annotated[NextLinkPagination | CursorPagination | PagePagination, Field(discriminator="type")]
+Pagination = Annotated[
+    NextLinkPagination | CursorPagination | OffsetPagination | PagePagination, Field(discriminator="type")
+]
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
@@ -525,10 +603,19 @@ class HttpOperation(OperationSpec):
         description="JSON body (any JSON value); decimals are sent exactly. Not together with form.",
         examples=["{{ params.body }}", {"customer": "{{ params.customer_id }}"}],
     )
-    form: dict[str, ParamValue] | TemplateStr | None = Field(
+    form: dict[str, Any] | TemplateStr | None = Field(
         None,
-        description="Form body (application/x-www-form-urlencoded). Not together with body.",
-        examples=[{"grant": "read"}],
+        description="Form body (application/x-www-form-urlencoded). Not together with body. Values are "
+        "scalars, lists (repeated, or indexed with a bracket style) or, with a bracket `form_style`, nested "
+        "mappings (`metadata: {order_id: A-1}` → `metadata[order_id]=A-1`).",
+        examples=[{"grant": "read"}, {"amount": 1999, "metadata": {"order_id": "A-1"}}],
+    )
+    form_style: Literal["flat", "brackets", "brackets_index_last"] | None = Field(
+        None,
+        description="How the form's nested keys and lists are written (default: the connection's): `flat` "
+        "(lists repeat the name), `brackets` (Stripe: `items[0][price]=…`), `brackets_index_last` "
+        "(Chargebee: `items[price][0]=…`).",
+        examples=["brackets"],
     )
     expect: list[Annotated[int, Field(ge=100, le=599)]] | None = Field(
         None, description="Status codes that count as success (default: any 2xx).", examples=[[200, 404]]

@@ -2,7 +2,10 @@
 
 A body path is `$` (the whole document), a JSONPath (`$.data`, `$.items[*]`, RFC 9535) or a dotted
 key (`data.items`, `links.0.href`). `items` selects the list of a page's items; `next` and
-`next_cursor` select one value.
+`next_cursor` select one value. The styles (config.py) cover the vendors' own schemes: `next_link`
+(Link header, Salesforce `nextRecordsUrl`, Dynamics `@odata.nextLink`, SAP `d.__next`, Zuora
+`nextPage`), `cursor` (Chargebee `next_offset`, Stripe `has_more` + `starting_after`), `offset`
+(NetSuite SuiteQL `hasMore` + offset) and `page`.
 """
 
 from __future__ import annotations
@@ -104,3 +107,13 @@ def next_link(location: str, headers: httpx.Headers, document: Any) -> str | Non
     if isinstance(value, str) and value.strip():
         return value.strip()
     return None
+
+
+def more_pages(document: Any, flag: str | None, items: list[Any], limit: int | None) -> bool:
+    """Whether an offset page is followed by another: the body's flag when there is one (it must be
+    exactly true), else a full page (as long as `limit`, or any non-empty page without a limit)."""
+    if not items:
+        return False
+    if flag is not None:
+        return select_one(document, flag) is True
+    return limit is None or len(items) >= limit

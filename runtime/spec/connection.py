@@ -25,6 +25,19 @@ class ConnectionBase(Document):
         examples=["erp"],
     )
 
+    preset: str | None = Field(
+        None,
+        description="A system preset shipped with Syncline (`syncline systems list`): its base URL, auth, "
+        "pagination, encoding, error mapping, rate-limit handling and operations are merged under this "
+        "document's own fields, which win (mappings merge key by key, operations by name, null removes).",
+        examples=["stripe", "salesforce"],
+    )
+    account: dict[str, Any] | None = Field(
+        None,
+        description="The preset's account-specific values (`syncline systems show NAME` lists them).",
+        examples=[{"shop": "acme-store"}],
+    )
+
     def system_name(self) -> str:
         return self.system or self.name
 

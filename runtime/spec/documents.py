@@ -32,6 +32,7 @@ from runtime.spec.flow import Flow
 from runtime.spec.flowtest import FlowTest
 from runtime.spec.governance import Ownership, Policy, StateMachine
 from runtime.spec.mapping import Mapping
+from runtime.spec.presets import apply_preset
 from runtime.spec.project import Project
 from runtime.spec.yamlload import Document, Loc
 
@@ -136,6 +137,11 @@ def parse_document(doc: Document, kinds: DocumentKinds) -> tuple[ParsedDocument 
                 col,
             )
         ]
+    if kind == "Connection":
+        expanded, problems = apply_preset(doc)
+        if expanded is None:
+            return None, problems
+        doc, data = expanded, expanded.data
     adapter, problem = kinds.model_for(kind, data)
     if adapter is None:
         assert problem is not None
