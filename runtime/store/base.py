@@ -17,6 +17,12 @@ Rules every implementation keeps:
   `write_journal` appends several step records (each with its events) and then applies changes to
   the run, all in one transaction: the executor's way to commit what a run did since its last
   write together with its outcome, in one round trip.
+- The outbox (`effect: publish` messages, `runtime.engine.outbox`): `write_journal(..., outbox=...)`
+  stores messages in the same transaction as the step records that produced them, so a message
+  exists exactly when its step is journaled. `claim_outbox` leases due `pending` messages (oldest
+  `seq` first, `attempts` + 1) to one sender at a time, whatever the number of nodes (PostgreSQL:
+  `FOR UPDATE SKIP LOCKED`); `outbox_sent` marks a message sent once its broker confirmed it, and
+  `outbox_failed` records a failed attempt (retry at a time, or give up: status `failed`).
 - `claim` hands a run to one worker at a time. A run is *due* when it is
   `queued` (with no `due_at`, or `due_at <= now`), `retrying` (no `due_at`, or `due_at <= now`),
   `waiting` with `due_at <= now` (a waiting run without `due_at` waits for an event, not a timer),
@@ -174,6 +180,46 @@ class EventRecord:
 JournalEntry = tuple[StepRecord, Sequence[EventRecord]]  # a step record and the events it emitted
 
 
+OutboxStatus = Literal["pending", "sent", "failed"]
+
+
+@dataclass
+class OutboxMessage:
+    """A message to send after its step is committed (a `call` of an `effect: publish` operation).
+
+    `request` holds the rendered call as the connector takes it: `spec` (the operation's rendered
+    fields), `params`, `headers` and `timeout`. `message_id` is the call's idempotency key (derived
+    from the run and the step key unless the step declares one), the same for every attempt."""
+
+    run_id: str
+    step_key: str
+    operation: str  # "connection.operation"
+    message_id: str
+    request: dict[str, Any]
+    created_at: float = 0.0
+
+
+@dataclass
+class OutboxRecord:
+    """A stored outbox message and how sending it went."""
+
+    seq: int  # commit order
+    run_id: str
+    step_key: str
+    operation: str
+    message_id: str
+    request: dict[str, Any]
+    status: OutboxStatus
+    created_at: float
+    attempts: int  # claims so far (a claim is an attempt to send)
+    next_attempt_at: float
+    lease_owner: str | None
+    lease_expires: float | None
+    sent_at: float | None
+    last_error: str | None
+    result: Any  # the connector's output once sent
+
+
 @dataclass
 class DeadLetter:
     run_id: str
@@ -272,12 +318,42 @@ class Store(Protocol):
         its events (`created_at` 0 means the step's `finished_at`), in one transaction."""
 
     async def write_journal(
-        self, run_id: str, entries: Sequence[JournalEntry], changes: RunChanges | None = None
+        self,
+        run_id: str,
+        entries: Sequence[JournalEntry],
+        changes: RunChanges | None = None,
+        *,
+        outbox: Sequence[OutboxMessage] = (),
     ) -> None:
-        """Append `entries` (step records of `run_id`, each with its events) in order, then apply
-        `changes` as `update_run` does, in one transaction (`KeyError` for an unknown run)."""
+        """Append `entries` (step records of `run_id`, each with its events) in order, store the
+        `outbox` messages (of `run_id`, status `pending`, due at their `created_at`), then apply
+        `changes` as `update_run` does, all in one transaction (`KeyError` for an unknown run,
+        `ValueError` for a step or message of another run)."""
 
     async def journal(self, run_id: str) -> list[StepRecord]: ...
+
+    # ---- outbox ----
+    async def claim_outbox(self, owner: str, *, now: float, lease: float, limit: int = 32) -> list[OutboxRecord]:
+        """Lease up to `limit` due messages to `owner` until `now + lease`, oldest `seq` first: `pending`,
+        `next_attempt_at <= now`, and no live lease. Each claim adds one to `attempts`."""
+
+    async def outbox_sent(self, seq: int, *, now: float, result: Any = None) -> bool:
+        """Mark a `pending` message sent (`sent_at`, `result`, lease cleared); False when it is not
+        pending (already marked, or unknown)."""
+
+    async def outbox_failed(self, seq: int, owner: str, error: str, *, now: float, retry_at: float | None) -> bool:
+        """Record a failed attempt of `owner`'s claim: `last_error`, lease cleared, due again at
+        `retry_at`, or status `failed` when `retry_at` is None. False (nothing changed) when `owner`
+        no longer holds the message's lease or it is not pending."""
+
+    async def list_outbox(
+        self, *, run_id: str | None = None, status: OutboxStatus | None = None, limit: int = 100
+    ) -> list[OutboxRecord]:
+        """Outbox messages in `seq` order, of one run and/or one status."""
+
+    async def outbox_stats(self, *, now: float) -> dict[str, float]:
+        """{'pending': messages not sent yet, 'failed': messages given up on, 'oldest_age': seconds
+        since the oldest pending message was committed (0 when none)}."""
 
     # ---- dead letters ----
     async def dead_letter(self, run_id: str, reason: str, error: dict[str, Any] | None, *, now: float) -> None:

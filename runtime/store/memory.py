@@ -24,6 +24,9 @@ from runtime.store.base import (
     EventRecord,
     JournalEntry,
     NewRun,
+    OutboxMessage,
+    OutboxRecord,
+    OutboxStatus,
     RunChanges,
     RunFilter,
     RunRecord,
@@ -41,6 +44,9 @@ from runtime.store.schema import (
     is_due,
     journal_rows,
     new_run_row,
+    outbox_due,
+    outbox_record,
+    outbox_rows,
     ready_since,
     run_record,
     stalls_after_claim,
@@ -69,6 +75,8 @@ class MemoryStore:
         self._cursors: dict[str, str] = {}
         self._fires: dict[tuple[str, float], str] = {}
         self._states: dict[tuple[str, str], Row] = {}
+        self._outbox: dict[int, Row] = {}  # seq → row, in seq order
+        self._outbox_seq = 0
 
     def __repr__(self) -> str:
         return "MemoryStore()"
@@ -228,9 +236,15 @@ class MemoryStore:
             self._events.append(event)
 
     async def write_journal(
-        self, run_id: str, entries: Sequence[JournalEntry], changes: RunChanges | None = None
+        self,
+        run_id: str,
+        entries: Sequence[JournalEntry],
+        changes: RunChanges | None = None,
+        *,
+        outbox: Sequence[OutboxMessage] = (),
     ) -> None:
         prepared = journal_rows(run_id, entries)
+        messages = outbox_rows(run_id, outbox)
         values = change_values(changes) if changes else {}
         with self._locked():
             row = self._runs.get(run_id)
@@ -238,7 +252,65 @@ class MemoryStore:
                 raise KeyError(run_id)
             for step, event_rows in prepared:
                 self._append(run_id, step, event_rows)
+            for message in messages:
+                self._outbox_seq += 1
+                message["seq"] = self._outbox_seq
+                self._outbox[self._outbox_seq] = message
             row.update(values)
+
+    # ---- outbox ----
+
+    async def claim_outbox(self, owner: str, *, now: float, lease: float, limit: int = 32) -> list[OutboxRecord]:
+        with self._locked():
+            claimed: list[OutboxRecord] = []
+            for row in self._outbox.values():
+                if len(claimed) >= limit:
+                    break
+                if outbox_due(row, now):
+                    row.update(lease_owner=owner, lease_expires=now + lease, attempts=row["attempts"] + 1)
+                    claimed.append(outbox_record(row))
+            return claimed
+
+    async def outbox_sent(self, seq: int, *, now: float, result: Any = None) -> bool:
+        text = dumps(result)
+        with self._locked():
+            row = self._outbox.get(seq)
+            if row is None or row["status"] != "pending":
+                return False
+            row.update(status="sent", sent_at=now, result=text, lease_owner=None, lease_expires=None)
+            return True
+
+    async def outbox_failed(self, seq: int, owner: str, error: str, *, now: float, retry_at: float | None) -> bool:
+        with self._locked():
+            row = self._outbox.get(seq)
+            if row is None or row["status"] != "pending" or row["lease_owner"] != owner:
+                return False
+            row.update(
+                status="pending" if retry_at is not None else "failed",
+                last_error=error,
+                next_attempt_at=retry_at if retry_at is not None else now,
+                lease_owner=None,
+                lease_expires=None,
+            )
+            return True
+
+    async def list_outbox(
+        self, *, run_id: str | None = None, status: OutboxStatus | None = None, limit: int = 100
+    ) -> list[OutboxRecord]:
+        with self._locked():
+            rows = [
+                row
+                for row in self._outbox.values()
+                if (run_id is None or row["run_id"] == run_id) and (status is None or row["status"] == status)
+            ]
+            return [outbox_record(row) for row in rows[:limit]]
+
+    async def outbox_stats(self, *, now: float) -> dict[str, float]:
+        with self._locked():
+            pending = [row["created_at"] for row in self._outbox.values() if row["status"] == "pending"]
+            failed = sum(1 for row in self._outbox.values() if row["status"] == "failed")
+        oldest = max(0.0, now - min(pending)) if pending else 0.0
+        return {"pending": float(len(pending)), "failed": float(failed), "oldest_age": oldest}
 
     async def journal(self, run_id: str) -> list[StepRecord]:
         with self._locked():

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, insert, select
 
 from runtime.store.base import StoreError
-from runtime.store.schema import metadata, schema_version
+from runtime.store.schema import metadata, outbox, schema_version
 
 # Arbitrary constant: the PostgreSQL advisory lock held while migrating.
 PG_MIGRATION_LOCK = 0x53594E434C494E45 >> 1  # "SYNCLINE", as a positive bigint
@@ -45,9 +45,15 @@ def _add_run_stalls(conn: Connection) -> None:
         conn.exec_driver_sql(f"ALTER TABLE syncline_runs ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
 
 
+def _add_outbox(conn: Connection) -> None:
+    """The transactional outbox of `effect: publish` calls: `syncline_outbox` and its indexes."""
+    outbox.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, journal, events, dead letters, trigger state", _create_all),
     Migration(2, "runs.stalls, runs.claim_steps: claims without progress (poison runs)", _add_run_stalls),
+    Migration(3, "outbox: messages of publish calls, committed with their step", _add_outbox),
 )
 LATEST = MIGRATIONS[-1].version
 

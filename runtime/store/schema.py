@@ -14,6 +14,8 @@ Layout (every name starts with `syncline_` so a shared PostgreSQL database stays
     cursors          the last cursor of each poll trigger
     schedule_fires   (schedule_id, fire_time) of every recorded schedule fire
     entity_states    state-machine state per (machine, key)
+    outbox           messages of `effect: publish` calls, written with their step's journal entry
+                     and sent after (migration 3); `seq` is the commit order
 
 The conversion helpers turn `NewRun`/`StepRecord`/... into column values and rows back into records;
 the memory store keeps the same rows, so every store encodes JSON the same way.
@@ -53,6 +55,8 @@ from runtime.store.base import (
     EventRecord,
     JournalEntry,
     NewRun,
+    OutboxMessage,
+    OutboxRecord,
     RunChanges,
     RunRecord,
     StepRecord,
@@ -227,6 +231,39 @@ entity_states = Table(
     Column("updated_at", Double, nullable=False),
     PrimaryKeyConstraint("machine", "key"),
 )
+
+outbox = Table(
+    "syncline_outbox",
+    metadata,
+    Column("seq", _SERIAL, primary_key=True, autoincrement=True),
+    Column("run_id", Text, ForeignKey("syncline_runs.id"), nullable=False),
+    Column("step_key", Text, nullable=False),
+    Column("operation", Text, nullable=False),
+    Column("message_id", Text, nullable=False),
+    Column("request", Text, nullable=False),
+    Column("status", Text, nullable=False),  # pending | sent | failed
+    Column("created_at", Double, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Double, nullable=False),
+    Column("lease_owner", Text),
+    Column("lease_expires", Double),
+    Column("sent_at", Double),
+    Column("last_error", Text),
+    Column("result", Text),
+    Index(None, "run_id"),
+    sqlite_autoincrement=True,
+)
+# Partial indexes over the few messages not sent, so claims and gauges stay fast however many were sent.
+_outbox_pending = outbox.c.status == literal_column("'pending'")
+_outbox_failed = outbox.c.status == literal_column("'failed'")
+Index(
+    "ix_syncline_outbox_pending",
+    outbox.c.next_attempt_at,
+    outbox.c.seq,
+    sqlite_where=_outbox_pending,
+    postgresql_where=_outbox_pending,
+)
+Index("ix_syncline_outbox_failed", outbox.c.seq, sqlite_where=_outbox_failed, postgresql_where=_outbox_failed)
 
 
 # ---- claim predicate (SQL) ----
@@ -509,3 +546,60 @@ def decode_cursor(text: str | None) -> Any:
 def is_conflict(stored_hash: str | None, new_hash: str | None) -> bool:
     """Same idempotency key, different request: only when the new create carries a hash."""
     return new_hash is not None and new_hash != stored_hash
+
+
+def outbox_rows(run_id: str, messages: Sequence[OutboxMessage]) -> list[dict[str, Any]]:
+    """Column values of new outbox messages (everything but `seq`): pending, due at `created_at`;
+    `ValueError` for a message of another run, or a request that is not JSON."""
+    rows = []
+    for message in messages:
+        if message.run_id != run_id:
+            raise ValueError(f"write_journal({run_id!r}) got an outbox message of run {message.run_id!r}")
+        rows.append(
+            {
+                "run_id": message.run_id,
+                "step_key": message.step_key,
+                "operation": message.operation,
+                "message_id": message.message_id,
+                "request": dumps(message.request),
+                "status": "pending",
+                "created_at": message.created_at,
+                "attempts": 0,
+                "next_attempt_at": message.created_at,
+                "lease_owner": None,
+                "lease_expires": None,
+                "sent_at": None,
+                "last_error": None,
+                "result": None,
+            }
+        )
+    return rows
+
+
+def outbox_record(row: Mapping[Any, Any]) -> OutboxRecord:
+    return OutboxRecord(
+        seq=int(row["seq"]),
+        run_id=row["run_id"],
+        step_key=row["step_key"],
+        operation=row["operation"],
+        message_id=row["message_id"],
+        request=_json(row["request"]),
+        status=row["status"],
+        created_at=row["created_at"],
+        attempts=int(row["attempts"]),
+        next_attempt_at=row["next_attempt_at"],
+        lease_owner=row["lease_owner"],
+        lease_expires=row["lease_expires"],
+        sent_at=row["sent_at"],
+        last_error=row["last_error"],
+        result=_json(row["result"]),
+    )
+
+
+def outbox_due(row: Mapping[Any, Any], now: float) -> bool:
+    """A message `claim_outbox` may take at `now` (the memory store's twin of the SQL claim)."""
+    return (
+        row["status"] == "pending"
+        and row["next_attempt_at"] <= now
+        and (row["lease_expires"] is None or row["lease_expires"] <= now)
+    )

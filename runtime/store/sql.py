@@ -51,6 +51,7 @@ from sqlalchemy import (
     func,
     insert,
     literal_column,
+    or_,
     select,
     update,
 )
@@ -69,6 +70,9 @@ from runtime.store.base import (
     EventRecord,
     JournalEntry,
     NewRun,
+    OutboxMessage,
+    OutboxRecord,
+    OutboxStatus,
     RunChanges,
     RunFilter,
     RunRecord,
@@ -93,6 +97,9 @@ from runtime.store.schema import (
     journal_rows,
     new_run_row,
     not_blocked_clause,
+    outbox,
+    outbox_record,
+    outbox_rows,
     poll_items,
     run_keys,
     run_record,
@@ -782,6 +789,67 @@ def _list_runs(conn: Connection, f: RunFilter) -> list[RunRecord]:
     return _records(conn, conn.execute(query).mappings().all())
 
 
+def _claim_outbox_statement() -> Executable:
+    """`UPDATE outbox ... RETURNING` that leases the oldest due messages (PostgreSQL: rows another
+    node's claim holds are skipped, so nodes sharing one database never take one message twice)."""
+    now = bindparam("o_now", type_=outbox.c.next_attempt_at.type)
+    pick = (
+        select(outbox.c.seq)
+        .where(
+            outbox.c.status == literal_column("'pending'"),  # the condition of ix_syncline_outbox_pending
+            outbox.c.next_attempt_at <= now,
+            or_(outbox.c.lease_expires.is_(None), outbox.c.lease_expires <= now),
+        )
+        .order_by(outbox.c.seq)
+        .limit(bindparam("o_limit", type_=outbox.c.seq.type))
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(outbox)
+        .where(outbox.c.seq.in_(pick))
+        .values(
+            lease_owner=bindparam("o_owner", type_=outbox.c.lease_owner.type),
+            lease_expires=bindparam("o_expires", type_=outbox.c.lease_expires.type),
+            attempts=outbox.c.attempts + 1,
+        )
+        .returning(*outbox.c)
+    )
+
+
+_CLAIM_OUTBOX = _claim_outbox_statement()
+_INSERT_OUTBOX = insert(outbox)
+_OUTBOX_PENDING = outbox.c.status == literal_column("'pending'")
+_OUTBOX_SENT = (
+    update(outbox)
+    .where(outbox.c.seq == bindparam("o_seq"), _OUTBOX_PENDING)
+    .values(
+        status="sent",
+        sent_at=bindparam("o_now"),
+        result=bindparam("o_result"),
+        lease_owner=None,
+        lease_expires=None,
+    )
+)
+_OUTBOX_FAILED = (
+    update(outbox)
+    .where(outbox.c.seq == bindparam("o_seq"), _OUTBOX_PENDING, outbox.c.lease_owner == bindparam("o_owner"))
+    .values(
+        status=bindparam("o_status"),
+        last_error=bindparam("o_error"),
+        next_attempt_at=bindparam("o_next"),
+        lease_owner=None,
+        lease_expires=None,
+    )
+)
+
+
+def _outbox_stats(conn: Connection, now: float) -> dict[str, float]:
+    pending, oldest = conn.execute(select(func.count(), func.min(outbox.c.created_at)).where(_OUTBOX_PENDING)).one()
+    failed = conn.execute(select(func.count()).where(outbox.c.status == literal_column("'failed'"))).scalar_one()
+    age = max(0.0, now - float(oldest)) if pending else 0.0
+    return {"pending": float(pending), "failed": float(failed), "oldest_age": age}
+
+
 def _queue_stats(conn: Connection, now: float) -> dict[str, float]:
     since = case(
         (runs.c.status == literal_column("'running'"), runs.c.lease_expires),
@@ -997,9 +1065,15 @@ class SqlStore:
         return await self._write(lambda conn: _record_step(conn, step, event_rows))
 
     async def write_journal(
-        self, run_id: str, entries: Sequence[JournalEntry], changes: RunChanges | None = None
+        self,
+        run_id: str,
+        entries: Sequence[JournalEntry],
+        changes: RunChanges | None = None,
+        *,
+        outbox: Sequence[OutboxMessage] = (),
     ) -> None:
         rows = journal_rows(run_id, entries)
+        messages = outbox_rows(run_id, outbox)
         update_job = _update_job(run_id, changes) if changes else None
 
         plain = not any(events for _step, events in rows)
@@ -1015,12 +1089,54 @@ class SqlStore:
                 _append_steps(conn, run_id, rows, run_known=update_job is not None)
             elif update_job is None and conn.execute(_RUN_BY_ID, {"run_id": run_id}).first() is None:
                 raise KeyError(run_id)
+            if messages:  # the run exists (checked above): in the same transaction as its steps
+                conn.execute(_INSERT_OUTBOX, messages)
 
         await self._write(write)
 
     async def journal(self, run_id: str) -> list[StepRecord]:
         params = {"run_id": run_id}
         return await self._read(lambda conn: [step_record(row) for row in conn.execute(_JOURNAL, params).mappings()])
+
+    # ---- outbox ----
+
+    async def claim_outbox(self, owner: str, *, now: float, lease: float, limit: int = 32) -> list[OutboxRecord]:
+        if limit < 1:
+            return []
+        params = {"o_now": now, "o_limit": limit, "o_owner": owner, "o_expires": now + lease}
+
+        def write(conn: Connection) -> list[OutboxRecord]:
+            rows = conn.execute(_CLAIM_OUTBOX, params).mappings().all()
+            return sorted((outbox_record(row) for row in rows), key=lambda record: record.seq)
+
+        return await self._write(write)
+
+    async def outbox_sent(self, seq: int, *, now: float, result: Any = None) -> bool:
+        params = {"o_seq": seq, "o_now": now, "o_result": dumps(result)}
+        return await self._write(lambda conn: conn.execute(_OUTBOX_SENT, params).rowcount == 1)
+
+    async def outbox_failed(self, seq: int, owner: str, error: str, *, now: float, retry_at: float | None) -> bool:
+        params = {
+            "o_seq": seq,
+            "o_owner": owner,
+            "o_error": error,
+            "o_status": "pending" if retry_at is not None else "failed",
+            "o_next": retry_at if retry_at is not None else now,
+        }
+        return await self._write(lambda conn: conn.execute(_OUTBOX_FAILED, params).rowcount == 1)
+
+    async def list_outbox(
+        self, *, run_id: str | None = None, status: OutboxStatus | None = None, limit: int = 100
+    ) -> list[OutboxRecord]:
+        query = select(outbox).order_by(outbox.c.seq).limit(limit)
+        if run_id is not None:
+            query = query.where(outbox.c.run_id == run_id)
+        if status is not None:
+            query = query.where(outbox.c.status == status)
+        return await self._read(lambda conn: [outbox_record(row) for row in conn.execute(query).mappings()])
+
+    async def outbox_stats(self, *, now: float) -> dict[str, float]:
+        return await self._read(lambda conn: _outbox_stats(conn, now))
 
     # ---- dead letters ----
 

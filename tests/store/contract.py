@@ -938,11 +938,12 @@ class SqlStoreContract:
             def downgrade(conn: Connection) -> None:  # back to the shape of version 1
                 for column in ("stalls", "claim_steps"):
                     conn.exec_driver_sql(f"ALTER TABLE syncline_runs DROP COLUMN {column}")
+                conn.exec_driver_sql("DROP TABLE syncline_outbox")  # migration 3
                 conn.exec_driver_sql("DELETE FROM syncline_schema_version WHERE version > 1")
 
             await store._write(downgrade)  # type: ignore[attr-defined]
             assert await _versions(store) == [1]
-            assert await store._write(lambda c: apply(c, now=T0)) == [2]  # type: ignore[attr-defined]
+            assert await store._write(lambda c: apply(c, now=T0)) == [2, 3]  # type: ignore[attr-defined]
             stored = await store.get_run(made.id)
             assert stored is not None and stored.stalls == 0 and stored.status == "running"
             [taken] = await store.claim("w", now=T0 + 10, lease=10)

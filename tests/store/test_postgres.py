@@ -26,6 +26,7 @@ from tests.store.contract import (
     async_test,
     run,
 )
+from tests.store.outbox_contract import OutboxContract, OutboxMigrationContract, SharedOutboxContract
 
 pytestmark = pytest.mark.service
 
@@ -42,7 +43,14 @@ def pg_url(pg_database: str) -> str:
     return empty_public_schema(pg_database)
 
 
-class TestPostgresStore(StoreContract, SharedDatabaseContract, SqlStoreContract):
+class TestPostgresStore(
+    StoreContract,
+    SharedDatabaseContract,
+    SqlStoreContract,
+    OutboxContract,
+    SharedOutboxContract,
+    OutboxMigrationContract,
+):
     @pytest.fixture
     def make_store(self, pg_url: str) -> MakeStore:
         return lambda: SqlStore(pg_url)

@@ -24,6 +24,7 @@ from tests.store.contract import (
     async_test,
     run,
 )
+from tests.store.outbox_contract import OutboxContract, OutboxMigrationContract, SharedOutboxContract
 
 
 @pytest.fixture
@@ -31,7 +32,14 @@ def db_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'syncline.db'}"
 
 
-class TestSqliteStore(StoreContract, SharedDatabaseContract, SqlStoreContract):
+class TestSqliteStore(
+    StoreContract,
+    SharedDatabaseContract,
+    SqlStoreContract,
+    OutboxContract,
+    SharedOutboxContract,
+    OutboxMigrationContract,
+):
     @pytest.fixture
     def make_store(self, db_url: str) -> MakeStore:
         return lambda: SqlStore(db_url)
