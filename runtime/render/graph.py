@@ -78,6 +78,13 @@ def _chain(graph: _Graph, steps: Sequence[StepBase], base: Loc, entries: list[st
     return current
 
 
+def graph_of(flow: Flow) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+    """The nodes (id, label, shape) and edges (from, to, label) the diagrams draw (the console lays
+    them out as SVG)."""
+    graph = _build(flow)
+    return list(graph.nodes), list(graph.edges)
+
+
 def render_mermaid(flow: Flow) -> str:
     graph = _build(flow)
     lines = ["flowchart TD"]

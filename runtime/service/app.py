@@ -1,5 +1,5 @@
 """The ASGI app of `syncline serve`: webhooks at the paths flows declare, /healthz, /readyz,
-/metrics and the admin API. Service start and graceful stop run in the app's lifespan.
+/metrics, the admin API and the web console (/console). Service start and graceful stop run in the app's lifespan.
 
 Webhook deliveries are the hot path: `ServiceApp` hands them to the intake directly, without
 walking Starlette's router (the admin API's routes come first) and middleware stack; everything
@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from runtime.compiler.triggers import RESERVED_PREFIXES
+from runtime.console import Console
 from runtime.expr import dumps
 from runtime.service.admin import AdminApi
 from runtime.service.gauges import ScrapeGauges
@@ -136,12 +137,14 @@ def build_app(
             if manage_lifecycle:
                 await service.stop(grace)
 
+    governance = GovernanceApi(service, admin)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *admin.routes(),
-        *GovernanceApi(service, admin).routes(),
+        *governance.routes(),
+        *Console(service, admin, governance).routes(),  # the web console at /console
     ]
     # webhook paths never reach Starlette (see ServiceApp): what it cannot route under the reserved
     # prefixes is an unknown endpoint (404) or a known one asked with another method (405 with Allow)
