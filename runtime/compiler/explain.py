@@ -27,19 +27,9 @@ from runtime.compiler.policy_static import (
 )
 from runtime.compiler.walk import iter_steps
 from runtime.spec.documents import ParsedDocument
-from runtime.spec.flow import (
-    EventTrigger,
-    FileTrigger,
-    GotoAction,
-    ManualTrigger,
-    PollTrigger,
-    QueueTrigger,
-    Retry,
-    ScheduleTrigger,
-    StepBase,
-    WebhookTrigger,
-)
+from runtime.spec.flow import GotoAction, Retry, StepBase
 from runtime.step_registry import step_type_of
+from runtime.trigger_registry import trigger_spec, trigger_type_of
 
 Report = dict[str, Any]
 
@@ -91,55 +81,9 @@ def _is_flow_match(ref: RuleRef, flow_doc: ParsedDocument) -> bool:
 def _trigger(ctx: CheckContext, flow_doc: ParsedDocument) -> Report:
     trigger = flow_doc.model.trigger
     out: Report = {"kind": trigger_name(flow_doc)}
-    if isinstance(trigger, WebhookTrigger):
-        spec = trigger.webhook
-        auth = spec.auth
-        out.update(
-            {
-                "path": spec.path,
-                "method": spec.method,
-                "mode": spec.mode,
-                "auth": (
-                    f"{auth.type} (header {auth.header})"
-                    if auth is not None and auth.type != "none"
-                    else "none: anyone who knows the URL can start a run"
-                ),
-                "schema": spec.schema_ or "none: any JSON body is accepted",
-                "idempotency_key": spec.idempotency_key
-                or "none: every delivery starts a new run (repeats are not recognised)",
-                "ordering_key": spec.ordering_key or "none: runs may execute in any order",
-                "max_body": spec.max_body,
-            }
-        )
-    elif isinstance(trigger, ScheduleTrigger):
-        sched = trigger.schedule
-        out.update(
-            {
-                "when": f"cron {sched.cron}" if sched.cron else f"every {sched.every}",
-                "timezone": sched.timezone,
-                "overlap": sched.overlap,
-            }
-        )
-    elif isinstance(trigger, PollTrigger):
-        poll = trigger.poll
-        out.update({"call": poll.call, "every": poll.every, "items": poll.items, "key": poll.key})
-        out["cursor"] = poll.cursor.param if poll.cursor else "none: every poll reads everything"
-    elif isinstance(trigger, QueueTrigger):
-        queue = trigger.queue
-        out.update(
-            {
-                "connection": queue.connection,
-                "subject": queue.subject,
-                "idempotency_key": queue.idempotency_key or "none",
-                "ordering_key": queue.ordering_key or "none",
-            }
-        )
-    elif isinstance(trigger, EventTrigger):
-        out.update({"event": trigger.event.name, "match": trigger.event.match})
-    elif isinstance(trigger, FileTrigger):
-        out.update({"connection": trigger.file.connection, "pattern": trigger.file.pattern, "per": trigger.file.per})
-    elif isinstance(trigger, ManualTrigger):
-        out["schema"] = trigger.manual.input_schema or "none"
+    trigger_type = trigger_type_of(trigger)
+    if trigger_type.explain is not None:
+        out.update(trigger_type.explain(trigger_spec(trigger)))
     return out
 
 

@@ -46,17 +46,11 @@ from runtime.policy.rule_match import (
 )
 from runtime.policy.rule_match import trigger_name as match_trigger_name
 from runtime.spec.documents import ParsedDocument
-from runtime.spec.flow import (
-    FileTrigger,
-    ManualTrigger,
-    QueueTrigger,
-    Retry,
-    StepBase,
-    WebhookTrigger,
-)
+from runtime.spec.flow import ManualTrigger, Retry, StepBase, WebhookTrigger
 from runtime.spec.governance import PolicyMatch, PolicyRule
 from runtime.spec.yamlload import Loc
 from runtime.step_registry import step_type_of
+from runtime.trigger_registry import trigger_spec, trigger_type_of
 
 REQUIREMENTS = ("idempotency_key", "retry", "auth", "schema", "owner", "timeout")
 
@@ -205,9 +199,11 @@ def _flow_checks(ctx: CheckContext, requirement: str, flow_doc: ParsedDocument) 
         if isinstance(trigger, WebhookTrigger):
             ok = bool(trigger.webhook.idempotency_key)
             return webhook, None if ok else f"webhook {trigger.webhook.path} has no `idempotency_key`"
-        if isinstance(trigger, QueueTrigger):
-            ok = bool(trigger.queue.idempotency_key)
-            return ("trigger", "queue"), None if ok else "queue trigger has no `idempotency_key`"
+        kind = trigger_type_of(trigger)
+        if kind.idempotency_field:
+            ok = bool(kind.field_value(trigger_spec(trigger), kind.idempotency_field))
+            problem = f"{kind.key} trigger has no `{kind.idempotency_field}`"
+            return ("trigger", kind.key), None if ok else problem
         return None
     if requirement == "owner":
         return ("name",), None if flow.owner else f"flow {flow_doc.name!r} names no owning team (`owner`)"
@@ -244,7 +240,7 @@ def flow_findings(ctx: CheckContext, ref: RuleRef, flow_doc: ParsedDocument) -> 
         result = _flow_checks(ctx, requirement, flow_doc)
         if result is not None:
             loc, problem = result
-            key = loc[-1] in ("webhook", "queue", "manual")
+            key = loc[:1] == ("trigger",)
             findings.append(Finding(ref, requirement, flow_doc, loc, f"flow {flow_doc.name}", problem, key))
     return findings
 
@@ -322,16 +318,17 @@ def _forbid_trigger_connection(ctx: CheckContext, ref: RuleRef, flow_doc: Parsed
     trigger = flow_doc.model.trigger
     if forbid is None or not forbid.connectors:
         return
-    if isinstance(trigger, QueueTrigger | FileTrigger):
-        key = "queue" if isinstance(trigger, QueueTrigger) else "file"
-        name = trigger.queue.connection if isinstance(trigger, QueueTrigger) else trigger.file.connection
+    kind = trigger_type_of(trigger)
+    name = kind.field_value(trigger_spec(trigger), kind.connection_field)
+    if name:
+        key = kind.key
         connection = ctx.named("Connection").get(name)
         if connection is not None and str(connection.model.type) in forbid.connectors:
             _report(
                 ctx,
                 ref,
                 flow_doc,
-                ("trigger", key, "connection"),
+                ("trigger", key, kind.connection_field or "connection"),
                 "SL111",
                 f"the {key} trigger reads connection {name!r} through the forbidden connector "
                 f"{connection.model.type!r}",

@@ -13,7 +13,7 @@ from runtime.spec.documents import ParsedDocument
 from runtime.spec.flow import EventTrigger, ScheduleTrigger, WebhookSpec, WebhookTrigger
 from runtime.spec.governance import Policy
 from runtime.step_registry import step_type_of
-from runtime.triggers.schedule import ScheduleError, cron_trigger, zone
+from runtime.triggers.cron import ScheduleError, cron_trigger, zone
 
 _PATH_RE = re.compile(r"^/[A-Za-z0-9_\-./{}]*$")
 _PARAM_RE = re.compile(r"\{[^/]*\}")

@@ -24,11 +24,12 @@ from runtime.expr import Compiled, ExpressionEngine
 from runtime.mappings import CompiledMapping, compile_mapping, schema_validator
 from runtime.spec.common import parse_duration
 from runtime.spec.documents import ParsedDocument
-from runtime.spec.flow import Flow, StepBase, WebhookTrigger
+from runtime.spec.flow import Flow, StepBase
 from runtime.spec.governance import Policy, StateMachine
 from runtime.spec.project import Project
 from runtime.spec.yamlload import Loc
 from runtime.step_registry import step_type_of
+from runtime.trigger_registry import trigger_spec, trigger_type_of
 
 OPERATION_META_FIELDS = frozenset({"entity", "effect", "description"})
 
@@ -301,13 +302,10 @@ class _Builder:
         compiler = StepCompiler(self, flow, defaults, parse_duration(project.defaults.timeout))
         steps = compiler.steps(list(flow.steps), ("steps",))
         trigger = flow.trigger
-        idem = ordering = None
-        if isinstance(trigger, WebhookTrigger):
-            idem = trigger.webhook.idempotency_key
-            ordering = trigger.webhook.ordering_key
-        elif hasattr(trigger, "queue"):
-            idem = trigger.queue.idempotency_key
-            ordering = trigger.queue.ordering_key
+        kind = trigger_type_of(trigger)
+        spec = trigger_spec(trigger)
+        idem = kind.field_value(spec, kind.idempotency_field)
+        ordering = kind.field_value(spec, kind.ordering_field)
         return CompiledFlow(
             name=flow.name,
             model=flow,

@@ -12,7 +12,7 @@ from runtime.engine.errors import RunSuspended
 from runtime.policy.match import operation_rules
 from runtime.spec.common import parse_duration
 from runtime.spec.governance import PolicyRule
-from runtime.triggers.schedule import cron_trigger, latest_fire
+from runtime.triggers.cron import cron_trigger, latest_fire
 
 if TYPE_CHECKING:
     from runtime.engine.context import StepCall

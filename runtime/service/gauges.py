@@ -1,9 +1,10 @@
 """The gauges of /metrics that are read when it is scraped: queue depth, runs pending (held, parked,
 retrying, waiting) and dead-letter depth per flow from the store, circuit-breaker states, and how long
-ago each poll trigger last succeeded.
+ago each source (poll, queue, file) last reached its origin.
 
-The store is asked at most once per `STORE_INTERVAL` seconds, with two grouped counts over the runs not
-ended and the dead letters not replayed (see `Store.pending_counts`), so a scraper polling often
+The store is asked at most once per `STORE_INTERVAL` seconds, with grouped counts over the runs not
+ended, the dead letters not replayed and the outbox messages not sent (see `Store.pending_counts`,
+`Store.outbox_stats`), so a scraper polling often
 cannot load it; between refreshes the last values are served.
 """
 
@@ -46,6 +47,10 @@ class ScrapeGauges:
         service = self.service
         pending = await service.store.pending_counts()
         depth = await service.store.dead_letter_depth()
+        outbox = await service.store.outbox_stats(now=service.clock.time())
+        metrics.outbox_pending.set(outbox.get("pending", 0))
+        metrics.outbox_failed.set(outbox.get("failed", 0))
+        metrics.outbox_oldest.set(outbox.get("oldest_age", 0))
         flows = set(service.plan.flows) | {flow for flow, _ in pending} | set(depth)
         for flow in flows:  # explicit zeros: a series that vanishes reads as "no data", not "none"
             for status in PENDING_LABELS:
@@ -64,7 +69,10 @@ class ScrapeGauges:
 
     def _polls(self, metrics: Metrics) -> None:
         now = self.service.clock.time()
-        for poller in self.service.pollers:
-            since = poller.last_success if poller.last_success is not None else poller.started_at
-            if since is not None:
-                metrics.poll_lag.labels(poller.flow.name).set(max(0.0, now - since))
+        for host in self.service.sources:
+            since = host.since
+            if since is None:
+                continue
+            metrics.source_lag.labels(host.flow.name, host.kind.key).set(max(0.0, now - since))
+            if host.kind.key == "poll":
+                metrics.poll_lag.labels(host.flow.name).set(max(0.0, now - since))

@@ -323,6 +323,12 @@ def _kind_problem(etype: str, value: Any, field: str) -> str:
     present = [k for k in kinds if k in value]
     if len(present) > 1:
         return f"{where}a {what} has exactly one kind, this one has " + " and ".join(repr(k) for k in present)
+    unknown = [k for k in value if isinstance(k, str)] if what == "trigger" else []
+    if len(unknown) == 1:  # one key that is not an installed kind: say so, with what is installed
+        return (
+            f"{where}no installed package provides the trigger kind {unknown[0]!r} (a flow using it would never "
+            "be started); the installed kinds are: " + ", ".join(kinds)
+        )
     return f"{where}a {what} needs one of: " + ", ".join(kinds)
 
 

@@ -1,16 +1,17 @@
 """`kind: Flow`: a trigger and the steps that run for each event it delivers.
 
-A trigger is a mapping with exactly one of the keys `webhook`, `schedule`, `poll`, `queue`, `event`,
-`file`, `manual`. A step is a mapping with exactly one step key (`call`, `map`, `switch`, ...) plus
-the keys every step may take (`id`, `if`, `retry`, `timeout`, `on_error`, `idempotency_key`,
-`compensate`). Both are discriminated by that key, so an error points into the right step kind.
+A trigger is a mapping with exactly one key naming an installed trigger kind (runtime/triggers/:
+`webhook`, `schedule`, `poll`, `queue`, `event`, `file`, `manual`; plugins add more). A step is a
+mapping with exactly one step key (`call`, `map`, `switch`, ...) plus the keys every step may take
+(`id`, `if`, `retry`, `timeout`, `on_error`, `idempotency_key`, `compensate`). Both are discriminated
+by that key, so an error points into the right step kind.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import Discriminator, Field, Tag
 
 from runtime.spec.common import (
     AnyValue,
@@ -32,152 +33,27 @@ from runtime.spec.step_base import OnErrorAction as OnErrorAction
 from runtime.spec.step_base import Retry as Retry
 from runtime.spec.step_base import RetryOn as RetryOn
 from runtime.spec.step_base import StepBase as StepBase
-from runtime.spec.webhook_auth import WebhookAuth
+from runtime.triggers.event import EventSpec as EventSpec
+from runtime.triggers.event import EventTrigger as EventTrigger
+from runtime.triggers.file import FileSpec as FileSpec
+from runtime.triggers.file import FileTrigger as FileTrigger
+from runtime.triggers.manual import ManualSpec as ManualSpec
+from runtime.triggers.manual import ManualTrigger as ManualTrigger
+from runtime.triggers.poll import PollCursor as PollCursor
+from runtime.triggers.poll import PollSpec as PollSpec
+from runtime.triggers.poll import PollTrigger as PollTrigger
+from runtime.triggers.queue import QueueSpec as QueueSpec
+from runtime.triggers.queue import QueueTrigger as QueueTrigger
+from runtime.triggers.schedule import ScheduleSpec as ScheduleSpec
+from runtime.triggers.schedule import ScheduleTrigger as ScheduleTrigger
+from runtime.triggers.webhook import WebhookSpec as WebhookSpec
+from runtime.triggers.webhook import WebhookTrigger as WebhookTrigger
 
 # --------------------------------------------------------------------------------------- triggers
+# The built-in trigger kinds live in runtime/triggers/ (one module each) and, like third-party kinds,
+# are registered through the `syncline.triggers` entry points; their models are re-exported here.
 
-
-class WebhookSpec(Model):
-    """Receive HTTP requests at a path; each accepted request becomes one run."""
-
-    path: str = Field(description="URL path of the webhook.", examples=["/hooks/webshop/orders"])
-    method: Literal["POST", "PUT", "PATCH"] = Field("POST", description="HTTP method accepted.")
-    auth: WebhookAuth | None = Field(None, description="How callers authenticate.")
-    schema_: str | None = Field(
-        None,
-        alias="schema",
-        description="JSON Schema file (under schemas/) the body must satisfy; otherwise 422.",
-        examples=["schemas/webshop_order.json"],
-    )
-    idempotency_key: Template | None = Field(
-        None,
-        description="Expression giving the delivery's identity; a repeat gets the first run's answer.",
-        examples=["{{ input.id }}"],
-    )
-    ordering_key: Template | None = Field(
-        None,
-        description="Runs with the same key execute one at a time, in acceptance order.",
-        examples=["{{ input.customer.id }}"],
-    )
-    mode: Literal["async", "sync"] = Field(
-        "async", description="`async`: 202 once committed; `sync`: wait for the flow's `respond` step."
-    )
-    sync_timeout: Duration = Field("10s", description="In sync mode, how long to wait before answering 202.")
-    max_body: str = Field("1MB", description="Largest body accepted (413 above it).", examples=["256KB"])
-
-
-class ScheduleSpec(Model):
-    """Fire on a cron expression or at a fixed interval."""
-
-    cron: str | None = Field(None, description="Five-field cron expression.", examples=["0 * * * *"])
-    every: Duration | None = Field(None, description="Fixed interval instead of cron.", examples=["15m"])
-    timezone: str = Field("UTC", description="IANA timezone the cron is read in.", examples=["Europe/Berlin"])
-    overlap: Literal["skip", "queue", "allow"] = Field(
-        "skip", description="What to do when the previous fire is still running."
-    )
-    misfire_grace: Duration = Field("5m", description="How late a missed fire may still run.")
-    input: AnyValue = Field(None, description="Payload given to each run.")
-
-    @model_validator(mode="after")
-    def _one_of(self) -> ScheduleSpec:
-        if (self.cron is None) == (self.every is None):
-            raise ValueError("give exactly one of `cron` or `every`")
-        return self
-
-
-class PollCursor(Model):
-    """The high-water mark a poll keeps between fires."""
-
-    param: str = Field(description="Parameter of the call that receives the cursor.", examples=["updated_since"])
-    value: Template = Field(
-        description="Expression computing the next cursor from `items` (the items just fetched).",
-        examples=["{{ items | map(attribute='updated_at') | max }}"],
-    )
-    initial: AnyValue = Field(None, description="Cursor for the very first poll.", examples=["2026-01-01T00:00:00Z"])
-
-
-class PollSpec(Model):
-    """Call an operation periodically; each new item becomes one run."""
-
-    call: str = Field(description="`connection.operation` to call.", examples=["billing.list_invoices"])
-    with_: dict[str, AnyValue] = Field(default_factory=dict, alias="with", description="Call parameters.")
-    every: Duration = Field(description="Interval between polls.", examples=["5m"])
-    cursor: PollCursor | None = Field(None, description="Persisted high-water mark.")
-    items: JsonPath = Field("$[*]", description="JSONPath selecting the items in the response.", examples=["$.data[*]"])
-    key: Template = Field(description="Identity of an item; a key seen before is skipped.", examples=["{{ item.id }}"])
-    backoff: Duration = Field("1m", description="First wait after the source fails (doubles up to `every` x 8).")
-
-
-class QueueSpec(Model):
-    """Consume messages from a broker connection."""
-
-    connection: str = Field(description="The broker connection.", examples=["events"])
-    subject: str = Field(description="Queue, subject, stream or topic.", examples=["crm.opportunity.closed"])
-    group: str | None = Field(None, description="Consumer group or durable name.")
-    idempotency_key: Template | None = Field(None, description="Identity of a message.")
-    ordering_key: Template | None = Field(None, description="Per-key ordering.")
-
-
-class EventSpec(Model):
-    """Run when another flow emits an event with this name."""
-
-    name: str = Field(description="Event name as emitted.", examples=["order.submitted"])
-    match: Expression | None = Field(None, description="Only events for which this is true.")
-
-
-class FileSpec(Model):
-    """Run once per file dropped into a file connection's folder."""
-
-    connection: str = Field(description="The file connection.", examples=["finance_drop"])
-    pattern: str = Field("*", description="Glob of file names.", examples=["*.csv"])
-    format: Literal["csv", "json", "ndjson", "text"] | None = Field(None, description="How to parse the file.")
-    every: Duration = Field("30s", description="How often the folder is scanned.")
-    per: Literal["file", "record"] = Field("file", description="One run per file, or per record in it.")
-
-
-class ManualSpec(Model):
-    """Run only when started through the API or `syncline run`."""
-
-    input_schema: str | None = Field(None, description="JSON Schema for the input.")
-
-
-class WebhookTrigger(Model):
-    webhook: WebhookSpec
-
-
-class ScheduleTrigger(Model):
-    schedule: ScheduleSpec
-
-
-class PollTrigger(Model):
-    poll: PollSpec
-
-
-class QueueTrigger(Model):
-    queue: QueueSpec
-
-
-class EventTrigger(Model):
-    event: EventSpec
-
-
-class FileTrigger(Model):
-    file: FileSpec
-
-
-class ManualTrigger(Model):
-    manual: ManualSpec
-
-
-TRIGGER_KINDS: dict[str, type[Model]] = {
-    "webhook": WebhookTrigger,
-    "schedule": ScheduleTrigger,
-    "poll": PollTrigger,
-    "queue": QueueTrigger,
-    "event": EventTrigger,
-    "file": FileTrigger,
-    "manual": ManualTrigger,
-}
+TRIGGER_KINDS: dict[str, type[Model]] = {}  # filled from the trigger registry below
 
 
 def _kind_of(value: Any, kinds: dict[str, type[Model]], prefix: str) -> str | None:
@@ -196,20 +72,26 @@ def trigger_kind(value: Any) -> str | None:
     return _kind_of(value, TRIGGER_KINDS, "trigger")
 
 
-Trigger = Annotated[
-    Annotated[WebhookTrigger, Tag("trigger.webhook")]
-    | Annotated[ScheduleTrigger, Tag("trigger.schedule")]
-    | Annotated[PollTrigger, Tag("trigger.poll")]
-    | Annotated[QueueTrigger, Tag("trigger.queue")]
-    | Annotated[EventTrigger, Tag("trigger.event")]
-    | Annotated[FileTrigger, Tag("trigger.file")]
-    | Annotated[ManualTrigger, Tag("trigger.manual")],
-    Discriminator(
-        trigger_kind,
-        custom_error_type="trigger_kind",
-        custom_error_message="a trigger needs exactly one of: " + ", ".join(TRIGGER_KINDS),
-    ),
-]
+def _trigger_union() -> Any:
+    from runtime.trigger_registry import default_trigger_registry
+
+    registry = default_trigger_registry()
+    TRIGGER_KINDS.update({t.key: registry.wrapper(t.key) for t in registry})  # type: ignore[misc]
+    members = tuple(Annotated[TRIGGER_KINDS[key], Tag(f"trigger.{key}")] for key in TRIGGER_KINDS)
+    return Annotated[
+        Union[members],  # noqa: UP007 (a union built from a tuple of members)
+        Discriminator(
+            trigger_kind,
+            custom_error_type="trigger_kind",
+            custom_error_message="a trigger needs exactly one of the installed kinds: " + ", ".join(TRIGGER_KINDS),
+        ),
+    ]
+
+
+if TYPE_CHECKING:
+    Trigger: TypeAlias = Model
+else:
+    Trigger = _trigger_union()
 
 # ------------------------------------------------------------------------------------------ steps
 

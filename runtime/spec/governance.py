@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from runtime.spec.common import Bool, Document, Duration, Expression, Model
 
@@ -42,10 +42,20 @@ class PolicyMatch(Model):
     entity: str | list[str] | None = Field(None, description="Entity(ies).")
     effect: Effect | list[Effect] | None = Field(None, description="Effect(s).")
     flow: str | list[str] | None = Field(None, description="Flow name(s).")
-    trigger: Literal["webhook", "schedule", "poll", "queue", "event", "file", "manual"] | None = Field(
-        None, description="Trigger kind."
+    trigger: str | None = Field(
+        None, description="Trigger kind (an installed one: webhook, schedule, poll, queue, event, file, manual, ...)."
     )
     label: dict[str, str] | None = Field(None, description="Flow labels.")
+
+    @field_validator("trigger")
+    @classmethod
+    def _installed_kind(cls, value: str | None) -> str | None:
+        from runtime.trigger_registry import default_trigger_registry
+
+        kinds = default_trigger_registry().names()
+        if value is not None and value not in kinds:
+            raise ValueError(f"unknown trigger kind {value!r}; the installed kinds are: {', '.join(kinds)}")
+        return value
 
 
 class PolicyRequire(Model):

@@ -52,6 +52,12 @@ class ServiceSettings(Model):
         "without journaling a step is dead-lettered with reason `poison` instead of being claimed again "
         "(`syncline serve --poison-after` overrides it).",
     )
+    max_backlog: int = Field(
+        10_000,
+        ge=1,
+        description="Runs due and not started on the node's store above which broker and file sources stop "
+        "taking events (backpressure) until the workers catch up; webhooks are not refused.",
+    )
 
 
 class Project(Document):

@@ -1,120 +1,122 @@
-"""Poll triggers: call an operation every interval, turn each new item into a run.
+"""`trigger: {poll: ...}`: call an operation every interval, turn each new item into a run.
 
 The cursor (high-water mark) is read from the store, passed as the call's cursor parameter, and the
-next cursor, computed from the fetched items, is stored in the same transaction that creates the
-runs (`Store.accept_poll`), together with each item's key: an item whose key was seen is skipped.
+next cursor, computed from the fetched items, is committed in the same transaction that creates the
+runs (`SourceContext.accept`), together with each item's key: an item whose key was seen is skipped.
 When the source fails, the next poll waits `backoff`, doubling up to eight intervals. The call goes
-through `ConnectorPool.invoke`, like a flow's calls, so the system's Policy limits apply to it.
+through `SourceContext.call`, like a flow's calls, so the system's Policy limits apply to it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from runtime.connector_api import CallRequest
+from pydantic import Field
+
 from runtime.expr import TAINT_KEY, PathCompiler, Taint
-from runtime.spec.common import parse_duration
-from runtime.spec.flow import PollSpec, PollTrigger
+from runtime.source_api import SourceContext, SourceEvent, TriggerType
+from runtime.spec.common import AnyValue, Duration, JsonPath, Model, Template, parse_duration
 
-if TYPE_CHECKING:
-    from runtime.engine.plan import CompiledFlow
-    from runtime.service.service import Service
-
-log = logging.getLogger("syncline.poll")
 _PATHS = PathCompiler()
 
 
-class Poller:
-    def __init__(self, service: Service, flow: CompiledFlow) -> None:
-        assert isinstance(flow.model.trigger, PollTrigger)
-        self.service = service
-        self.flow = flow
-        self.spec: PollSpec = flow.model.trigger.poll
-        self.trigger_id = f"poll:{flow.name}"
-        self.every = parse_duration(self.spec.every)
+class PollCursor(Model):
+    """The high-water mark a poll keeps between fires."""
+
+    param: str = Field(description="Parameter of the call that receives the cursor.", examples=["updated_since"])
+    value: Template = Field(
+        description="Expression computing the next cursor from `items` (the items just fetched).",
+        examples=["{{ items | map(attribute='updated_at') | max }}"],
+    )
+    initial: AnyValue = Field(None, description="Cursor for the very first poll.", examples=["2026-01-01T00:00:00Z"])
+
+
+class PollSpec(Model):
+    """Call an operation periodically; each new item becomes one run."""
+
+    call: str = Field(description="`connection.operation` to call.", examples=["billing.list_invoices"])
+    with_: dict[str, AnyValue] = Field(default_factory=dict, alias="with", description="Call parameters.")
+    every: Duration = Field(description="Interval between polls.", examples=["5m"])
+    cursor: PollCursor | None = Field(None, description="Persisted high-water mark.")
+    items: JsonPath = Field("$[*]", description="JSONPath selecting the items in the response.", examples=["$.data[*]"])
+    key: Template = Field(description="Identity of an item; a key seen before is skipped.", examples=["{{ item.id }}"])
+    backoff: Duration = Field("1m", description="First wait after the source fails (doubles up to `every` x 8).")
+
+
+class PollTrigger(Model):
+    poll: PollSpec
+
+
+def _explain(spec: PollSpec) -> dict[str, Any]:
+    return {
+        "call": spec.call,
+        "every": spec.every,
+        "items": spec.items,
+        "key": spec.key,
+        "cursor": spec.cursor.param if spec.cursor else "none: every poll reads everything",
+    }
+
+
+class PollSource:
+    """The source of one flow's poll trigger."""
+
+    def __init__(self, spec: PollSpec) -> None:
+        self.spec = spec
+        self.every = parse_duration(spec.every)
         self.failures = 0
-        self.started_at: float | None = None  # clock times, for the poll lag gauge of /metrics
-        self.last_success: float | None = None
-        self._task: asyncio.Task[None] | None = None
-        engine = service.plan.engine
-        self._params = engine.compile(dict(self.spec.with_), name=f"{flow.name}:poll.with")
-        self._key = engine.compile(self.spec.key, name=f"{flow.name}:poll.key")
-        self._cursor = (
-            engine.compile(self.spec.cursor.value, name=f"{flow.name}:poll.cursor") if self.spec.cursor else None
-        )
-        self._items = _PATHS.compile(self.spec.items)
+        self._items = _PATHS.compile(spec.items)
 
-    def start(self) -> None:
-        self.started_at = self.service.clock.time()
-        self._task = asyncio.create_task(self._loop())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
+    async def run(self, ctx: SourceContext) -> None:
         while True:
             try:
-                created = await self.poll_once()
+                created = await self.poll_once(ctx)
                 self.failures = 0
-                self.last_success = self.service.clock.time()
                 if created:
-                    log.info("poll %s accepted %d new items", self.flow.name, created)
+                    ctx.log.info("poll %s accepted %d new items", ctx.flow, created)
                 delay = self.every
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 self.failures += 1
                 delay = min(parse_duration(self.spec.backoff) * 2 ** (self.failures - 1), self.every * 8)
-                log.warning(
-                    "poll %s failed (%s); next try in %.1fs",
-                    self.flow.name,
-                    self.service.secrets.redact(str(exc)),
-                    delay,
-                )
-            await self.service.clock.sleep(delay)
+                ctx.count("failures")
+                ctx.log.warning("poll %s failed (%s); next try in %.1fs", ctx.flow, ctx.redact(str(exc)), delay)
+            await ctx.clock.sleep(delay)
 
-    async def poll_once(self) -> int:
+    async def poll_once(self, ctx: SourceContext) -> int:
         """One poll: returns how many runs were created."""
-        service = self.service
-        store = service.store
-        scope = {**service.service_scope(), TAINT_KEY: Taint()}  # values derived from a secret stay marked
-        cursor = await store.get_cursor(self.trigger_id)
-        if cursor is None and self.spec.cursor is not None:
-            cursor = self.spec.cursor.initial
-        params = self._params.render(scope)
-        if self.spec.cursor is not None and cursor is not None:
-            params[self.spec.cursor.param] = cursor
-        operation = service.plan.operation(self.spec.call)
-        spec = operation.fields.render({**scope, "params": params})
-        executor = service.executor(service.plan)
-        request = CallRequest(
-            operation=operation.name, spec=spec, params=params, headers={"X-Syncline-Trigger": self.trigger_id}
-        )
-        try:  # the same path as every call: the system's rate limit, concurrency and circuit breaker apply
-            result = await executor.connectors.invoke(operation, request, executor.limits)
-        except Exception:
-            service.metrics.connector_calls.labels(operation.system, operation.target, "error").inc()
-            raise
-        service.metrics.connector_calls.labels(operation.system, operation.target, "ok").inc()
-        items = self._items.find(result.output)
+        spec = self.spec
+        scope = {**ctx.scope(), TAINT_KEY: Taint()}  # values derived from a secret stay marked
+        cursor = await ctx.cursor()
+        if cursor is None and spec.cursor is not None:
+            cursor = spec.cursor.initial
+        params = ctx.compile(dict(spec.with_), "poll.with").render(scope)
+        if spec.cursor is not None and cursor is not None:
+            params[spec.cursor.param] = cursor
+        output = await ctx.call(spec.call, params, headers={"X-Syncline-Trigger": ctx.trigger_id})
+        ctx.progressed()
+        items = self._items.find(output)
         if not items:
             return 0
         next_cursor = cursor
-        if self._cursor is not None:
-            next_cursor = self._cursor.render({**scope, "items": items, "cursor": cursor})
-        runs: list[tuple[str, Any]] = []
-        for item in items:
-            key = str(self._key.render({**scope, "item": item}))
-            new = executor.new_run(self.flow, item, trigger="poll")
-            runs.append((key, new))
-        created = await store.accept_poll(self.trigger_id, runs, next_cursor, now=service.clock.time())
-        service.metrics.runs_accepted.labels(self.flow.name, "poll").inc(len(created))
-        if created:
-            service.workers.notify()
-        return len(created)
+        if spec.cursor is not None:
+            next_cursor = ctx.compile(spec.cursor.value, "poll.cursor").render(
+                {**scope, "items": items, "cursor": cursor}
+            )
+        key = ctx.compile(spec.key, "poll.key")
+        events = [SourceEvent(item, key=str(key.render({**scope, "item": item}))) for item in items]
+        accepted = await ctx.accept(events, cursor=next_cursor)
+        return sum(1 for a in accepted if a.created)
+
+
+TRIGGER = TriggerType(
+    key="poll",
+    model=PollSpec,
+    wrapper=PollTrigger,
+    description="Call an operation every interval; each new item becomes one run.",
+    source=PollSource,
+    call_field="call",
+    explain=_explain,
+    order=30,
+)

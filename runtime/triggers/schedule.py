@@ -1,142 +1,56 @@
-"""Schedule triggers: cron and interval parsing on APScheduler 3 (the only module importing it).
+"""`trigger: {schedule: ...}`: fire on a cron expression or at a fixed interval.
 
-Cron strings use the standard five fields with standard day-of-week numbers (0 or 7 = Sunday);
-APScheduler 3 numbers weekdays from Monday, so numeric weekdays are translated to names first.
+Fires are computed and recorded by the service's scheduler (runtime/triggers/cron.py), once per fire
+time even with several nodes, so this kind starts no source of its own.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any, Literal
 
-from apscheduler.triggers.cron import CronTrigger
+from pydantic import Field, model_validator
 
-_DOW_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-_NUM = re.compile(r"\d+")
+from runtime.source_api import TriggerType
+from runtime.spec.common import AnyValue, Duration, Model
 
 
-class ScheduleError(ValueError):
-    """A cron expression or timezone that cannot be used."""
+class ScheduleSpec(Model):
+    """Fire on a cron expression or at a fixed interval."""
+
+    cron: str | None = Field(None, description="Five-field cron expression.", examples=["0 * * * *"])
+    every: Duration | None = Field(None, description="Fixed interval instead of cron.", examples=["15m"])
+    timezone: str = Field("UTC", description="IANA timezone the cron is read in.", examples=["Europe/Berlin"])
+    overlap: Literal["skip", "queue", "allow"] = Field(
+        "skip", description="What to do when the previous fire is still running."
+    )
+    misfire_grace: Duration = Field("5m", description="How late a missed fire may still run.")
+    input: AnyValue = Field(None, description="Payload given to each run.")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ScheduleSpec:
+        if (self.cron is None) == (self.every is None):
+            raise ValueError("give exactly one of `cron` or `every`")
+        return self
 
 
-def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ScheduleError(f"unknown timezone {name!r}") from None
+class ScheduleTrigger(Model):
+    schedule: ScheduleSpec
 
 
-def _translate_dow(field: str) -> str:
-    def name(match: re.Match[str]) -> str:
-        number = int(match.group(0))
-        if number > 7:
-            raise ScheduleError(f"day of week {number} is out of range 0-7")
-        return _DOW_NAMES[number]
-
-    parts = []
-    for part in field.split(","):
-        base, _, step = part.partition("/")
-        base = _NUM.sub(name, base) if base != "*" else base
-        parts.append(base + (f"/{step}" if step else ""))
-    return ",".join(parts)
+def _explain(spec: ScheduleSpec) -> dict[str, Any]:
+    return {
+        "when": f"cron {spec.cron}" if spec.cron else f"every {spec.every}",
+        "timezone": spec.timezone,
+        "overlap": spec.overlap,
+    }
 
 
-def cron_trigger(expression: str, timezone: str = "UTC") -> CronTrigger:
-    """An APScheduler trigger for a standard five-field cron expression."""
-    fields = expression.split()
-    if len(fields) != 5:
-        raise ScheduleError(f"cron needs 5 fields (minute hour day month weekday), got {len(fields)}")
-    minute, hour, day, month, dow = fields
-    tz = zone(timezone)
-    try:
-        return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=_translate_dow(dow), timezone=tz)
-    except ValueError as exc:
-        raise ScheduleError(f"invalid cron {expression!r}: {exc}") from None
-
-
-def next_fire(expression: str, timezone: str, after: datetime) -> datetime | None:
-    """The first fire time strictly after `after` (timezone-aware)."""
-    trigger = cron_trigger(expression, timezone)
-    fire: datetime | None = trigger.get_next_fire_time(None, after)
-    return fire
-
-
-_EPOCH = datetime(2020, 1, 1, tzinfo=zone("UTC"))
-
-
-def latest_fire(trigger: Any, now: datetime, horizon: float = 3600.0) -> datetime | None:
-    """The trigger's last fire time at or before `now` (the fire being run).
-
-    Interval fires are computed exactly from the fixed start (any interval, however short); cron
-    fires are searched from `now - horizon` (APScheduler runs a fire at most its misfire grace late,
-    so the caller passes that grace as the horizon).
-    """
-    from datetime import timedelta
-
-    from apscheduler.triggers.interval import IntervalTrigger
-
-    if isinstance(trigger, IntervalTrigger):
-        start: datetime = trigger.start_date
-        if now < start:
-            return None
-        fire: datetime = start + ((now - start) // trigger.interval) * trigger.interval
-        return fire
-    probe = trigger.get_next_fire_time(None, now - timedelta(seconds=horizon))
-    last: datetime | None = None
-    for _ in range(100_000):
-        if probe is None or probe > now:
-            break
-        last = probe
-        probe = trigger.get_next_fire_time(probe, probe + timedelta(microseconds=1))
-    return last
-
-
-class ScheduleRunner:
-    """Fires schedule triggers on APScheduler's asyncio scheduler.
-
-    `fire(flow_name, fire_time)` is awaited for each fire; it records the (schedule, fire time) pair in
-    the store, so a fire is recorded once even with several nodes. Missed fires within the flow's
-    `misfire_grace` still run; overlapping fires are coalesced by APScheduler per job.
-    """
-
-    def __init__(self, fire: Any) -> None:
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
-        self._scheduler = AsyncIOScheduler(timezone="UTC")
-        self._fire = fire
-
-    def add(self, flow: str, *, cron: str | None, every: float | None, timezone: str, misfire_grace: float) -> None:
-        from apscheduler.triggers.interval import IntervalTrigger
-
-        # intervals count from a fixed epoch so that every node computes the same fire times
-        trigger: Any = (
-            cron_trigger(cron, timezone)
-            if cron
-            else IntervalTrigger(seconds=every or 60, start_date=_EPOCH, timezone=zone(timezone))
-        )
-        self._scheduler.add_job(
-            self._job,
-            trigger,
-            args=[flow, trigger, max(1.0, misfire_grace) + 60.0],
-            id=f"schedule:{flow}",
-            misfire_grace_time=max(1, int(misfire_grace)),
-            coalesce=True,
-            max_instances=10,
-            replace_existing=True,
-        )
-
-    async def _job(self, flow: str, trigger: Any, horizon: float) -> None:
-        now = datetime.now(tz=zone("UTC"))
-        await self._fire(flow, latest_fire(trigger, now, horizon) or now.replace(microsecond=0))
-
-    def start(self) -> None:
-        self._scheduler.start()
-
-    def stop(self) -> None:
-        if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
-
-    def jobs(self) -> list[str]:
-        return [job.id for job in self._scheduler.get_jobs()]
+TRIGGER = TriggerType(
+    key="schedule",
+    model=ScheduleSpec,
+    wrapper=ScheduleTrigger,
+    description="A cron expression or a fixed interval.",
+    explain=_explain,
+    intake="the service's scheduler",
+    order=20,
+)

@@ -9,7 +9,9 @@ import pytest
 
 from runtime.clock import FakeClock
 from runtime.connector_api import ConnectorError
-from runtime.triggers.poll import Poller
+from runtime.service.sources import SourceHost
+from runtime.trigger_registry import default_trigger_registry
+from runtime.triggers.poll import PollSource
 from tests.service.conftest import StartNode
 from tests.service.harness import Node, Sink, write_project
 
@@ -27,13 +29,25 @@ steps:
 """
 
 
+class Poller:
+    """The flow's poll source with the context the node gives it, polled by hand."""
+
+    def __init__(self, node: Node) -> None:
+        self.host = SourceHost(node.service, node.service.plan.flows["feed"], default_trigger_registry().get("poll"))
+        assert isinstance(self.host.source, PollSource)
+        self.source = self.host.source
+
+    async def poll_once(self) -> int:
+        return await self.source.poll_once(self.host.context)
+
+
 async def start(tmp_path: Path, sink: Sink, nodes: StartNode, rule: str, clock: FakeClock) -> tuple[Node, Poller]:
     root = write_project(tmp_path / "p", sink.url, {"feed": POLL})
     (root / "governance" / "limits.yaml").write_text(
         f"kind: Policy\nname: limits\nrules:\n  - id: sinkhole-limits\n    match: {{system: sinkhole}}\n{rule}"
     )
     node = await nodes(root, triggers=False, clock=clock)  # the test polls by hand
-    return node, Poller(node.service, node.service.plan.flows["feed"])
+    return node, Poller(node)
 
 
 async def test_a_poll_respects_the_systems_circuit_breaker(tmp_path: Path, sink: Sink, nodes: StartNode) -> None:

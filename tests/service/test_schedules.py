@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from runtime.store.base import RunFilter, RunRecord
-from runtime.triggers.schedule import latest_fire
+from runtime.triggers.cron import latest_fire
 from tests.service.conftest import StartNode
 from tests.service.harness import Node, Sink, until, write_project
 from tests.services import require_service

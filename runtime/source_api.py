@@ -1,0 +1,202 @@
+"""The source plugin interface: what a trigger kind declares, and the narrow context a source runs in.
+
+A trigger *kind* is one `TriggerType` value exported by a plugin module and named in the
+`syncline.triggers` entry-point group (the built-in kinds are registered the same way, in Syncline's
+own pyproject.toml; runtime/trigger_registry.py loads them). It holds:
+
+- `key`: the one key that marks a trigger of this kind in a flow (`trigger: {queue: ...}`);
+- `model`: the pydantic model of what follows the key; the flow JSON Schema, docs/reference.md and
+  validate's error positions come from it;
+- `wrapper` (optional): the model of the whole trigger mapping (`{queue: QueueSpec}`); made from `key`
+  and `model` when a plugin gives none;
+- what the checker needs to know without knowing the kind: `connection_field` (the field naming the
+  connection it reads), `needs` (what that connection's connector must provide, e.g. "folder"),
+  `call_field` (an operation it calls), `idempotency_field` and
+  `ordering_field` (templates giving each run's keys), `explain(spec)` (its rules in words);
+- `source`: how to build the long-running `Source` of one flow's trigger, or None when the core takes
+  the kind's events itself (webhooks arrive through the service's HTTP intake, `manual` through the
+  API and `syncline run`, `event` through the core's event log dispatcher).
+
+A `Source` is started once per flow by the service (and stopped on shutdown or reload) with a
+`SourceContext`. Through the context a source can only:
+
+- accept events: `accept(events, cursor=...)` commits one run per event not seen before (its `key`
+  is its identity for this trigger: a message id, a file hash and record number) together with the
+  cursor, in one transaction, and returns only once that is committed — only then may the source
+  acknowledge its origin (ack a message, move a file);
+- send an event that cannot become a run (unparseable, over its redelivery limit) to the dead letters
+  with a reason (`dead_letter`), after which it may acknowledge it;
+- read its durable cursor (`cursor()`);
+- wait while the node is too busy (`ready()`: backpressure; a source takes no more than it is told);
+- reach its connection's live connector (`connector()`), call an operation through the same path as
+  flows (`call`), compile the trigger's templates (`compile`), read the clock, log (through `redact`),
+  say it reached its origin (`progressed`) and count metrics (`count`).
+
+It never sees the service, the store or the executor. Secrets reach it only inside rendered values.
+
+`SOURCE_API_VERSION` is versioned with the package: it changes when a declaration or a context
+method is added or changes meaning.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from runtime.clock import Clock
+
+__all__ = [
+    "NO_CURSOR",
+    "SOURCE_API_VERSION",
+    "Accepted",
+    "Renderable",
+    "Source",
+    "SourceContext",
+    "SourceError",
+    "SourceEvent",
+    "TriggerType",
+]
+
+SOURCE_API_VERSION = 1
+
+
+class _NoCursor:
+    def __repr__(self) -> str:
+        return "NO_CURSOR"
+
+
+NO_CURSOR: Any = _NoCursor()  # `accept(..., cursor=NO_CURSOR)`: leave the stored cursor as it is
+
+
+class SourceError(Exception):
+    """A source cannot go on (bad configuration found at start, a connector without consumers)."""
+
+
+@dataclass
+class SourceEvent:
+    """One event a source hands to Syncline.
+
+    `key` is the event's identity for this trigger: an event whose key was accepted before is not
+    a new run (a redelivered message, a file taken again). None: every event is new.
+    `ordering_key` overrides the flow's declared `ordering_key` for this event. `meta` is kept with the
+    run (under `meta.source`), for people and replays: message id, file name, record number.
+    """
+
+    payload: Any
+    key: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    ordering_key: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What `accept` did with one event: the run it is (new or found by its key)."""
+
+    event: SourceEvent
+    run_id: str | None  # None when the key was seen and its run is no longer known
+    created: bool
+
+
+class Renderable(Protocol):
+    """A compiled template or expression of the trigger (`SourceContext.compile`)."""
+
+    def render(self, scope: Mapping[str, Any]) -> Any: ...
+
+
+@runtime_checkable
+class SourceContext(Protocol):
+    """What a running source may do (see the module docstring)."""
+
+    flow: str
+    trigger_id: str  # "<kind>:<flow>": the namespace of its keys and cursor
+    clock: Clock
+    log: logging.Logger
+
+    async def accept(self, events: Sequence[SourceEvent], *, cursor: Any = NO_CURSOR) -> list[Accepted]:
+        """Commit a run for each event whose key was not accepted before, and the cursor, in one
+        transaction; returns once committed (in the events' order)."""
+        ...
+
+    async def dead_letter(self, event: SourceEvent, reason: str, message: str) -> None:
+        """Record an event that cannot run in the dead letters (reason: `poison`, `unparseable`, ...)."""
+        ...
+
+    async def cursor(self) -> Any:
+        """The cursor stored by the last `accept` that gave one; None before."""
+        ...
+
+    async def ready(self) -> None:
+        """Return when the node has room for more runs (waits while its backlog is over the limit)."""
+        ...
+
+    def paused(self) -> bool:
+        """True while the node's backlog is over the limit (a source should stop taking events)."""
+        ...
+
+    def progressed(self) -> None:
+        """The source reached its origin (a poll answered, a scan ended, a message came): the gauge
+        `syncline_source_lag_seconds{flow,kind}` shows the time since."""
+        ...
+
+    async def connector(self) -> Any:
+        """The live connector of the connection named by the trigger's `connection_field`."""
+        ...
+
+    async def call(self, operation: str, params: Mapping[str, Any], *, headers: Mapping[str, str] | None = None) -> Any:
+        """Call `connection.operation` as a flow's step would (limits, breaker, egress rules); returns
+        its output."""
+        ...
+
+    def compile(self, template: Any, name: str) -> Renderable:
+        """Compile a template or expression of the trigger (rendered with `scope()` plus your names)."""
+        ...
+
+    def scope(self) -> dict[str, Any]:
+        """The names every render needs (clock, secrets, env); add the event's own (`item`, `message`)."""
+        ...
+
+    def redact(self, text: str) -> str:
+        """Text with secret values and masked fields replaced by ***: pass anything you log through it."""
+        ...
+
+    def count(self, name: str, value: float = 1.0) -> None:
+        """Add to the source's counter `name` (exported as syncline_source_events_total{flow,kind,name})."""
+        ...
+
+
+@runtime_checkable
+class Source(Protocol):
+    """The long-running part of one flow's trigger: `run` takes events until it is cancelled.
+
+    `run` should survive its origin going away (reconnect with backoff, log what happened) and
+    return only when there is nothing more to take; cancellation stops it."""
+
+    async def run(self, ctx: SourceContext) -> None: ...
+
+
+@dataclass(frozen=True)
+class TriggerType:
+    """A trigger kind (see the module docstring)."""
+
+    key: str
+    model: type[BaseModel]
+    description: str
+    source: Callable[[Any], Source] | None = None  # spec (an instance of `model`) -> Source
+    wrapper: type[BaseModel] | None = None
+    connection_field: str | None = None
+    needs: str | None = None  # what the connection's connector must provide (`ConnectorType.provides`)
+    call_field: str | None = None
+    idempotency_field: str | None = None
+    ordering_field: str | None = None
+    explain: Callable[[Any], dict[str, Any]] | None = None
+    intake: str = ""  # where its events come in, for docs when `source` is None ("the HTTP intake")
+    order: int = 100
+
+    def field_value(self, spec: Any, name: str | None) -> Any:
+        """The value of one declared field of a spec (None when the kind declares no such field)."""
+        return getattr(spec, name, None) if name else None
