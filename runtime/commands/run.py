@@ -4,6 +4,12 @@ Runs one flow once, in-process, against the real connectors (or mocked operation
 project's store so an interrupted run can be resumed with `--resume`. `--dry-run` performs reads but
 lists the writes it would make instead of making them.
 
+Messages of `effect: publish` calls go through the transactional outbox, as under `syncline serve`:
+each is committed with its step, and once the run has ended (or suspended) the command sends every
+message due in the store's outbox once, then says how many went out. A message whose send failed
+stays in the outbox with its next attempt's time; the next `syncline run` or `syncline serve` on the
+same store sends it, with the same message id.
+
 When the input's idempotency key already has a run, nothing new runs: the command says so (run id,
 status, how to replay it) and shows that run; one that has not ended yet is resumed. `--new` forces a
 fresh run. It carries no idempotency key (the key stays with the earlier run, so later deliveries of
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -102,6 +109,7 @@ async def _run(args: argparse.Namespace) -> tuple[RunResult, bool]:
         env=env,
         dry_run=args.dry_run,
         connectors=ConnectorPool(plan, secrets, env, mocks=mocks),
+        outbox=True,
     )
     existing = False
     try:
@@ -130,10 +138,30 @@ async def _run(args: argparse.Namespace) -> tuple[RunResult, bool]:
                 )
                 outcome = await executor.execute(created.run)
         outcome.journal = await store.journal(outcome.run.id)
+        if not args.dry_run:
+            await _send_outbox(executor)
         return redacted(outcome, secrets.redact_value), existing
     finally:
         await executor.aclose()
         await store.close()
+
+
+async def _send_outbox(executor: Executor) -> None:
+    """Send the outbox messages due now, once each (the run's, and any an earlier run left)."""
+    from runtime.engine.outbox import drain
+
+    report = await drain(executor, owner=f"syncline-run-{os.getpid()}")
+    if report.sent:
+        print(f"outbox: {report.sent} message(s) sent", file=sys.stderr, flush=True)
+    for failed in report.failed:
+        record = failed.record
+        when = "given up" if failed.retry_at is None else "kept for the next attempt (syncline run or serve)"
+        print(
+            f"outbox: message {record.message_id} ({record.operation}, run {record.run_id}) not sent: "
+            f"{failed.error}; {when}",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 async def _create(executor: Executor, store: Store, flow: str, payload: Any, *, forced: bool) -> CreatedRun:

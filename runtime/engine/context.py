@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.expr import CLOCK_KEY, ENV_KEY, SECRETS_KEY, TAINT_KEY
 from runtime.policy.provenance import Provenance
-from runtime.store.base import EventRecord, RunRecord, StepRecord
+from runtime.store.base import EventRecord, OutboxMessage, RunRecord, StepRecord
 
 if TYPE_CHECKING:
     from runtime.engine.executor import Executor
@@ -83,6 +83,7 @@ class StepCall:
     attempt: int
     input: Any = None
     events: list[EventRecord] = field(default_factory=list)
+    outbox: list[OutboxMessage] = field(default_factory=list)  # messages written with the step (`engine.outbox`)
 
     def render(self, compiled: Any, extra: dict[str, Any] | None = None) -> Any:
         scope = {**self.scope, **extra} if extra else self.scope

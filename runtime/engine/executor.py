@@ -51,6 +51,7 @@ from runtime.store.base import (
     EventRecord,
     JournalEntry,
     NewRun,
+    OutboxMessage,
     RunChanges,
     RunRecord,
     RunStatus,
@@ -126,6 +127,8 @@ class Executor:
         inline_retry_limit: float = float("inf"),
         on_response: Callable[[str, dict[str, Any]], None] | None = None,
         observer: ExecutionObserver | None = None,
+        outbox: bool = False,
+        on_outbox: Callable[[], None] | None = None,
     ) -> None:
         self.plan = plan
         self.store = store
@@ -138,6 +141,10 @@ class Executor:
         self.inline_retry_limit = inline_retry_limit
         self.on_response = on_response
         self.observer = observer or ExecutionObserver()
+        # `effect: publish` calls of `call` steps go through the transactional outbox (runtime/engine/outbox.py):
+        # their messages are written with the step's journal entry, then `on_outbox` is told
+        self.outbox = outbox
+        self.on_outbox = on_outbox
         self.limits = SystemLimits(plan, self.clock)
         self.limits.on_wait = self.observer.rate_limit_waited
         if self.connectors.on_call is None:  # a pool handed in (a dry run's) keeps its owner's observer
@@ -147,6 +154,7 @@ class Executor:
         # written yet, the runs among them whose unwritten records include a side effect, and `respond`
         # answers that wait for those records to be written before they go out.
         self._unsaved: dict[str, list[JournalEntry]] = {}
+        self._unsaved_outbox: dict[str, list[OutboxMessage]] = {}  # messages of those records
         self._unsaved_effects: set[str] = set()
         self._held_responses: dict[str, dict[str, Any]] = {}
 
@@ -471,7 +479,7 @@ class Executor:
                 return await self._on_error(step, failure, scope)
             record = self._record_of(call, "succeeded", output, None, started)
             self.observer.step_finished(state.run, step.kind, "succeeded", record.finished_at - started)
-            await self._record(record, call.events)
+            await self._record(record, call.events, call.outbox)
             state.emitted.extend(call.events)
             scope["steps"][step.id] = {"output": output}
             if step.compensate is not None:
@@ -510,15 +518,23 @@ class Executor:
         """Write the run's unwritten step records and `changes` to the run in one transaction, then
         let a held `respond` answer go out."""
         entries = self._unsaved.pop(run_id, [])
+        messages = self._unsaved_outbox.pop(run_id, [])
         self._unsaved_effects.discard(run_id)
         if entries or changes:
             try:
-                await self.store.write_journal(run_id, entries, changes)
+                if messages:  # in the same transaction as the steps that made them
+                    await self.store.write_journal(run_id, entries, changes, outbox=messages)
+                else:
+                    await self.store.write_journal(run_id, entries, changes)
             except BaseException:
                 self._unsaved.setdefault(run_id, [])[:0] = entries  # still unwritten, in order
+                if messages:
+                    self._unsaved_outbox.setdefault(run_id, [])[:0] = messages
                 if any(not is_pure(r.kind) or events for r, events in entries):
                     self._unsaved_effects.add(run_id)
                 raise
+            if messages and self.on_outbox is not None:
+                self.on_outbox()
         response = self._held_responses.pop(run_id, None)
         if response is not None and self.on_response is not None:
             self.on_response(run_id, response)
@@ -533,13 +549,17 @@ class Executor:
 
     def _forget(self, run_id: str) -> None:
         self._unsaved.pop(run_id, None)
+        self._unsaved_outbox.pop(run_id, None)
         self._unsaved_effects.discard(run_id)
         self._held_responses.pop(run_id, None)
 
-    async def _record(self, record: StepRecord, events: Sequence[EventRecord]) -> None:
+    async def _record(
+        self, record: StepRecord, events: Sequence[EventRecord], outbox: Sequence[OutboxMessage] = ()
+    ) -> None:
         """Journal a step: kept with the run's unwritten records, which are written before the next
         side effect when they include one (`before_effect`), at a suspension, and with the run's
-        outcome at its end — one transaction per batch. Events are written with their step."""
+        outcome at its end — one transaction per batch. Events and outbox messages are written with
+        their step."""
         kept = [
             EventRecord(
                 name=e.name,
@@ -551,7 +571,9 @@ class Executor:
             for e in events
         ]
         self._unsaved.setdefault(record.run_id, []).append((record, kept))
-        if not is_pure(record.kind) or kept:
+        if outbox:
+            self._unsaved_outbox.setdefault(record.run_id, []).extend(outbox)
+        if not is_pure(record.kind) or kept or outbox:
             self._unsaved_effects.add(record.run_id)
 
     def _restore(
@@ -599,7 +621,7 @@ class Executor:
                 log.warning("compensation %s failed: %s", comp_key, self.secrets.redact(str(failure)))
                 await self._record(self._record_of(call, "compensation_failed", None, error, started), [])
                 continue
-            await self._record(self._record_of(call, "compensated", output, None, started), call.events)
+            await self._record(self._record_of(call, "compensated", output, None, started), call.events, call.outbox)
 
     async def _notify(self, state: RunState, scope: dict[str, Any], error: dict[str, Any]) -> None:
         """The flow's `on_exception` call; its failure is logged, never changes the run's outcome."""
@@ -626,10 +648,12 @@ class Executor:
         except Exception as exc:
             log.warning("exception notice for run %s failed: %s", state.run.id, self.secrets.redact(str(exc)))
 
-    async def invoke(self, call: StepCall, operation: CompiledOperation, params: Any, key: str | None) -> Any:
+    async def invoke(
+        self, call: StepCall, operation: CompiledOperation, params: Any, key: str | None, *, queue: bool = False
+    ) -> Any:
         from runtime.steps.call import invoke_operation
 
-        return await invoke_operation(call, operation, params, key)
+        return await invoke_operation(call, operation, params, key, queue=queue)
 
     async def run_subflow(self, flow: CompiledFlow, payload: Any, call: StepCall) -> Any:
         sub_state = call.state

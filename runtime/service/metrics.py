@@ -99,7 +99,30 @@ class Metrics:
             ["flow"],
             registry=r,
         )
+        self.outbox_sent = Counter(
+            "syncline_outbox_sent_total",
+            "Outbox messages (effect: publish calls) sent and confirmed by their broker, by operation",
+            ["operation"],
+            registry=r,
+        )
+        self.outbox_failures = Counter(
+            "syncline_outbox_failures_total",
+            "Outbox send attempts that failed (each is retried with backoff until the last attempt), by operation",
+            ["operation"],
+            registry=r,
+        )
         # set when /metrics is scraped (runtime/service/gauges.py)
+        self.outbox_pending = Gauge(
+            "syncline_outbox_pending", "Outbox messages committed and not sent yet (due now or later)", registry=r
+        )
+        self.outbox_failed = Gauge(
+            "syncline_outbox_failed", "Outbox messages given up on after their last attempt", registry=r
+        )
+        self.outbox_oldest = Gauge(
+            "syncline_outbox_oldest_age_seconds",
+            "Seconds since the oldest outbox message not sent yet was committed",
+            registry=r,
+        )
         self.runs_pending = Gauge(
             "syncline_runs_pending",
             "Runs not ended that wait: held (approval), parked (state machine), retrying, waiting",

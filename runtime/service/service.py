@@ -28,6 +28,7 @@ from runtime.clock import Clock, SystemClock
 from runtime.compiler import CheckResult, check_project
 from runtime.compiler.settings import Requirement, required_settings, unresolved
 from runtime.engine.executor import Executor, RunResult
+from runtime.engine.outbox import send as send_outbox
 from runtime.engine.plan import Plan, build_plan
 from runtime.errors import Diagnostic, ProjectError
 from runtime.expr import CLOCK_KEY, ENV_KEY, SECRETS_KEY
@@ -36,6 +37,7 @@ from runtime.secrets import SecretStore, env_resolver
 from runtime.service.logs import bind
 from runtime.service.metrics import Metrics
 from runtime.service.observe import ServiceObserver, otel_tracer
+from runtime.service.outbox import OutboxDispatcher
 from runtime.service.problems import PROBLEM_JSON, problem, problem_body
 from runtime.service.webhooks import (
     WebhookRoute,
@@ -117,6 +119,9 @@ class Service:
         self._responses: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._inline: dict[asyncio.Task[Any], str] = {}  # sync runs executing inline -> run id
         self.workers = WorkerPool(self, workers, poll_interval=poll_interval)
+        self.outbox = OutboxDispatcher(  # sends committed `effect: publish` messages (runtime/service/outbox.py)
+            f"{self.node_id}/outbox", clock=self.clock, metrics=self.metrics, lease=lease, redact=self.secrets.redact
+        )
         self.events = EventDispatcher(self)
         self.scheduler: ScheduleRunner | None = None
         self.pollers: list[Poller] = []
@@ -131,6 +136,7 @@ class Service:
         await self.store.open()
         self._install(plan)
         self.workers.start()
+        self.outbox.start(self.store, lambda message: send_outbox(self.executor(self.plan), message))
         if self.enable_triggers:
             self.events.start()
             self._start_triggers(plan)
@@ -152,6 +158,7 @@ class Service:
         await self._stop_triggers()
         await self.events.stop()
         await asyncio.gather(self._stop_inline(grace), self.workers.stop(grace))
+        await self.outbox.stop(grace)
         for executor in self._executors.values():
             with contextlib.suppress(Exception):
                 await executor.aclose()
@@ -256,6 +263,8 @@ class Service:
                 inline_retry_limit=self.inline_retry_limit,
                 on_response=self._on_response,
                 observer=self.observer,
+                outbox=True,
+                on_outbox=self.outbox.notify,
             )
             self._executors[plan.version] = executor
         return executor

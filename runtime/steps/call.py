@@ -55,11 +55,14 @@ class CallHandler(StepHandler):
             key = str(call.render(call.step.idempotency_key))
         else:
             key = default_idempotency_key(call.state.flow.name, call.state.root_run_id, call.key)
-        return await call.executor.invoke(call, operation, params, key)
+        return await call.executor.invoke(call, operation, params, key, queue=True)
 
 
-async def invoke_operation(call: StepCall, operation: Any, params: Any, key: str | None) -> Any:
-    """Render the operation for `params` and call it (shared by call, reconcile and poll)."""
+async def invoke_operation(call: StepCall, operation: Any, params: Any, key: str | None, *, queue: bool = False) -> Any:
+    """Render the operation for `params` and call it (shared by call, reconcile and poll). With
+    `queue` (a `call` step), an `effect: publish` operation on an executor with an outbox is not
+    called: its message is kept with the step and sent after the step is committed
+    (`runtime.engine.outbox`)."""
     # imported here: loading the step kinds (when the flow model is built) loads no engine or policy code
     from runtime.engine.context import CallLog
     from runtime.policy.guard import SUPPRESSED, before_call
@@ -81,7 +84,6 @@ async def invoke_operation(call: StepCall, operation: Any, params: Any, key: str
     if executor.dry_run and operation.effect != "read":
         log.status = "planned"
         return {"dry_run": True, "operation": operation.target}
-    await executor.before_effect(call.state.run.id)  # earlier effects are journaled before this one
     request = CallRequest(
         operation=operation.name,
         spec=spec if isinstance(spec, dict) else {},
@@ -91,6 +93,13 @@ async def invoke_operation(call: StepCall, operation: Any, params: Any, key: str
         timeout=call.step.timeout,
         dry_run=False,
     )
+    if queue and key is not None and executor.outbox and operation.effect == "publish":
+        from runtime.engine.outbox import stage
+
+        log.status = "queued"
+        log.output = stage(call, operation, request)
+        return log.output
+    await executor.before_effect(call.state.run.id)  # earlier effects are journaled before this one
     try:
         result = await executor.connectors.invoke(operation, request, executor.limits, call.state)
     except Exception as exc:
