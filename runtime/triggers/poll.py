@@ -106,6 +106,7 @@ class PollSource:
             )
         key = ctx.compile(spec.key, "poll.key")
         events = [SourceEvent(item, key=str(key.render({**scope, "item": item}))) for item in items]
+        await ctx.ready()  # while the node's backlog is over its limit, wait before committing more
         accepted = await ctx.accept(events, cursor=next_cursor)
         return sum(1 for a in accepted if a.created)
 
