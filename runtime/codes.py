@@ -141,6 +141,12 @@ _CODES: list[Code] = [
         "Give `timestamp_header` its own header (e.g. X-Timestamp); for a combined header (t=…,v1=…) use "
         "`type: signature_header` (or its preset `stripe`).",
     ),
+    Code(
+        "SL047",
+        "error",
+        "a trigger's connection is of a type that cannot serve it (e.g. no folder to take files from)",
+        "Point the trigger at a connection whose connector provides what it needs (the message names the types).",
+    ),
     # --- project (SL05x) ---
     Code(
         "SL050",

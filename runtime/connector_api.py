@@ -18,7 +18,7 @@ values in Syncline are Unicode text, and a lone surrogate escape is refused (`Lo
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
@@ -145,6 +145,91 @@ class ConnectorType:
     config_model: type[BaseModel]
     operation_model: type[OperationSpec]
     create: Callable[[BaseModel, Mapping[str, OperationSpec], ConnectorContext], Connector]
+    # What its live connectors offer besides calls ("folder": `HasFolder`); a trigger kind that
+    # needs one (`TriggerType.needs`) is refused by validate on a connection without it.
+    provides: frozenset[str] = frozenset()
+
+
+# ------------------------------------------------------------------------------- consuming
+# A live connector may also be consumed from, so that a trigger can take its messages or files
+# (runtime/triggers/queue.py, runtime/triggers/file.py). It says so by having the method below.
+
+
+@runtime_checkable
+class InboundMessage(Protocol):
+    """One message taken from a broker; settled once with `ack()` or `nack()`."""
+
+    body: bytes
+    headers: dict[str, str]
+    message_id: str | None
+    content_type: str | None
+    source: str  # the queue, subject, stream or topic it came from
+    delivery_count: int | None  # 1 on first delivery, when the broker tells
+
+    async def ack(self) -> None: ...
+
+    async def nack(self, requeue: bool = True) -> None: ...
+
+
+@runtime_checkable
+class MessageConsumer(Protocol):
+    """Messages of one queue / subject / stream / topic, as an async iterator.
+
+    The broker holds at most `prefetch` unsettled messages for the consumer. A lost connection ends
+    the iteration with a retriable `ConnectorError(reason="connect")`; the caller iterates again (after
+    a backoff) to go on, and messages it never acked come back."""
+
+    def messages(self) -> AsyncIterator[InboundMessage]: ...
+
+
+@runtime_checkable
+class Consumable(Protocol):
+    """A live connector that messages can be consumed from (the broker connectors)."""
+
+    def consumer(self, subject: str, *, group: str | None, prefetch: int) -> MessageConsumer: ...
+
+
+@dataclass(frozen=True)
+class FolderEntry:
+    """One file of a folder: its name (relative, `/`-separated), size in bytes and mtime (epoch s)."""
+
+    name: str
+    size: int
+    mtime: float
+
+
+@runtime_checkable
+class Folder(Protocol):
+    """The files of a connection's folder (local or remote), for the `file` trigger.
+
+    Names are relative to the folder; the done/failed folders are never listed. Errors are
+    `ConnectorError` (a lost connection is retriable: the trigger scans again later)."""
+
+    encoding: str  # the text encoding of the files
+
+    async def list(self, pattern: str) -> list[FolderEntry]:
+        """Regular files matching the glob `pattern` (`**` crosses folders)."""
+        ...
+
+    def read(self, name: str, *, offset: int = 0) -> AsyncIterator[bytes]:
+        """The bytes of a file from `offset` on, in chunks (never the whole file at once)."""
+        ...
+
+    async def move(self, name: str, folder: str) -> str:
+        """Move a file into `folder` ("done", "failed" or a path inside the folder) without overwriting
+        (a taken name gets a number); returns its new name."""
+        ...
+
+    async def write_text(self, name: str, text: str) -> None:
+        """Write a small text file (a reason file next to a failed one), replacing it."""
+        ...
+
+
+@runtime_checkable
+class HasFolder(Protocol):
+    """A live connector that offers a folder (its `ConnectorType.provides` names "folder")."""
+
+    def folder(self) -> Folder: ...
 
 
 def check_json_text(text: str | bytes, value: Any) -> Any:

@@ -26,11 +26,11 @@ A `Source` is started once per flow by the service (and stopped on shutdown or r
   acknowledge its origin (ack a message, move a file);
 - send an event that cannot become a run (unparseable, over its redelivery limit) to the dead letters
   with a reason (`dead_letter`), after which it may acknowledge it;
-- read its durable cursor (`cursor()`);
+- read its durable cursor (`cursor()`), and how many runs of its flow are not ended (`active_runs()`);
 - wait while the node is too busy (`ready()`: backpressure; a source takes no more than it is told);
 - reach its connection's live connector (`connector()`), call an operation through the same path as
   flows (`call`), compile the trigger's templates (`compile`), read the clock, log (through `redact`),
-  say it reached its origin (`progressed`) and count metrics (`count`).
+  say it reached its origin (`progressed`) and how late an event came (`delay`), count metrics (`count`).
 
 It never sees the service, the store or the executor. Secrets reach it only inside rendered values.
 
@@ -124,6 +124,15 @@ class SourceContext(Protocol):
 
     async def dead_letter(self, event: SourceEvent, reason: str, message: str) -> None:
         """Record an event that cannot run in the dead letters (reason: `poison`, `unparseable`, ...)."""
+        ...
+
+    async def active_runs(self) -> int:
+        """How many runs of this flow are not ended yet (0 or more; counted up to 100)."""
+        ...
+
+    def delay(self, seconds: float) -> None:
+        """How late the last event was taken against its origin's own time (a schedule's fire time, a
+        message's timestamp): the gauge `syncline_source_delay_seconds{flow,kind}`."""
         ...
 
     async def cursor(self) -> Any:

@@ -11,11 +11,12 @@ from pathlib import Path
 from runtime.compiler.context import CheckContext
 from runtime.compiler.walk import iter_steps
 from runtime.spec.documents import ParsedDocument
-from runtime.spec.flow import FileTrigger, Flow, GotoAction, PollTrigger, QueueTrigger, StepBase, WebhookTrigger
+from runtime.spec.flow import Flow, GotoAction, StepBase, WebhookTrigger
 from runtime.spec.flowtest import InputFile
 from runtime.spec.yamlload import Loc
 from runtime.step_api import Reference
 from runtime.step_registry import step_type_of
+from runtime.trigger_registry import trigger_spec, trigger_type_of
 
 TEMPLATE_SUFFIX = ".j2"
 MAPPING_SUFFIXES = (".yaml", ".yml")
@@ -172,12 +173,34 @@ def check_flow_references(ctx: CheckContext, doc: ParsedDocument) -> None:
     trigger = flow.trigger
     if isinstance(trigger, WebhookTrigger) and trigger.webhook.schema_:
         check_schema_ref(ctx, doc, trigger.webhook.schema_, ("trigger", "webhook", "schema"))
-    elif isinstance(trigger, PollTrigger):
-        check_call(ctx, doc, trigger.poll.call, ("trigger", "poll", "call"))
-    elif isinstance(trigger, QueueTrigger):
-        check_connection_ref(ctx, doc, trigger.queue.connection, ("trigger", "queue", "connection"))
-    elif isinstance(trigger, FileTrigger):
-        check_connection_ref(ctx, doc, trigger.file.connection, ("trigger", "file", "connection"))
+    kind = trigger_type_of(trigger)
+    spec = trigger_spec(trigger)
+    if kind.call_field and (call := kind.field_value(spec, kind.call_field)):
+        check_call(ctx, doc, call, ("trigger", kind.key, kind.call_field))
+    if kind.connection_field and (connection := kind.field_value(spec, kind.connection_field)):
+        check_connection_ref(ctx, doc, connection, ("trigger", kind.key, kind.connection_field))
+        if kind.needs:
+            loc = ("trigger", kind.key, kind.connection_field)
+            _check_connection_provides(ctx, doc, str(connection), kind.needs, loc)
+
+
+def _check_connection_provides(ctx: CheckContext, doc: ParsedDocument, name: str, need: str, loc: Loc) -> None:
+    """A trigger kind that reads its connection through something besides calls (`TriggerType.needs`)
+    needs a connection whose connector provides it (`ConnectorType.provides`, SL047)."""
+    connection = ctx.named("Connection").get(name)
+    if connection is None:
+        return
+    connector_type = ctx.registry.get(str(connection.model.type))
+    if connector_type is None or need in connector_type.provides:
+        return
+    able = sorted(t.name for t in ctx.registry if need in t.provides)
+    ctx.report(
+        doc,
+        "SL047",
+        f"connection {name!r} is of type {connector_type.name!r}, which provides no {need} (this trigger needs one)",
+        loc,
+        hint=f"use a connection of type {' or '.join(repr(n) for n in able)}" if able else None,
+    )
 
 
 def _check_reference(
@@ -291,12 +314,12 @@ def check_connections(ctx: CheckContext) -> None:
             for target in _calls_of(ref.step):
                 used.add(target.partition(".")[0])
         trigger = flow_doc.model.trigger
-        if isinstance(trigger, PollTrigger):
-            used.add(trigger.poll.call.partition(".")[0])
-        elif isinstance(trigger, QueueTrigger):
-            used.add(trigger.queue.connection)
-        elif isinstance(trigger, FileTrigger):
-            used.add(trigger.file.connection)
+        kind = trigger_type_of(trigger)
+        spec = trigger_spec(trigger)
+        if kind.call_field and (call := kind.field_value(spec, kind.call_field)):
+            used.add(str(call).partition(".")[0])
+        if kind.connection_field and (connection := kind.field_value(spec, kind.connection_field)):
+            used.add(str(connection))
     for name, doc in ctx.named("Connection").items():
         for op_name, operation in doc.model.operations.items():
             for field_name in type(operation).fixed_text_fields:

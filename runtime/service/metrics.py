@@ -145,6 +145,24 @@ class Metrics:
             ["flow"],
             registry=r,
         )
+        self.source_lag = Gauge(
+            "syncline_source_lag_seconds",
+            "Seconds since a flow's source (poll, queue, file, ...) last reached its origin",
+            ["flow", "kind"],
+            registry=r,
+        )
+        self.source_delay = Gauge(
+            "syncline_source_delay_seconds",
+            "How late a flow's source took its last event against the origin's own time (a schedule's fire time)",
+            ["flow", "kind"],
+            registry=r,
+        )
+        self.source_events = Counter(
+            "syncline_source_events_total",
+            "What the sources of flows counted: accepted events, dead-lettered ones by reason, restarts",
+            ["flow", "kind", "name"],
+            registry=r,
+        )
 
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
 

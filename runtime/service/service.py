@@ -34,11 +34,13 @@ from runtime.errors import Diagnostic, ProjectError
 from runtime.expr import CLOCK_KEY, ENV_KEY, SECRETS_KEY
 from runtime.policy.mask import mask_text, masker_for_project
 from runtime.secrets import SecretStore, env_resolver
+from runtime.service.events import EventDispatcher
 from runtime.service.logs import bind
 from runtime.service.metrics import Metrics
 from runtime.service.observe import ServiceObserver, otel_tracer
 from runtime.service.outbox import OutboxDispatcher
 from runtime.service.problems import PROBLEM_JSON, problem, problem_body
+from runtime.service.sources import SourceHost, source_hosts
 from runtime.service.webhooks import (
     WebhookRoute,
     accepted_response,
@@ -48,13 +50,11 @@ from runtime.service.webhooks import (
     wait_for_response,
 )
 from runtime.service.workers import DEFAULT_CONCURRENCY, LeaseTimer, WorkerPool
-from runtime.spec.common import parse_duration
-from runtime.spec.flow import PollTrigger, ScheduleTrigger
-from runtime.store.base import FINAL_STATUSES, NewRun, RunFilter, RunRecord, Store, StoreError
+from runtime.spec.flow import ScheduleTrigger
+from runtime.store.base import FINAL_STATUSES, RunRecord, Store, StoreError
 from runtime.store.factory import open_store
-from runtime.triggers.events import EventDispatcher
-from runtime.triggers.poll import Poller
-from runtime.triggers.schedule import ScheduleRunner
+from runtime.trigger_registry import default_trigger_registry
+from runtime.triggers.schedule import ScheduleSource
 
 log = logging.getLogger("syncline.service")
 
@@ -123,8 +123,7 @@ class Service:
             f"{self.node_id}/outbox", clock=self.clock, metrics=self.metrics, lease=lease, redact=self.secrets.redact
         )
         self.events = EventDispatcher(self)
-        self.scheduler: ScheduleRunner | None = None
-        self.pollers: list[Poller] = []
+        self.sources: list[SourceHost] = []  # the running sources of flows (poll, queue, file, plugins)
         self._reload_lock = asyncio.Lock()
         self._closing: set[asyncio.Task[None]] = set()
 
@@ -201,31 +200,18 @@ class Service:
                 task.add_done_callback(self._closing.discard)
 
     def _start_triggers(self, plan: Plan) -> None:
-        self.scheduler = ScheduleRunner(self.fire_schedule)
-        for flow in plan.flows.values():
-            trigger = flow.model.trigger
-            if isinstance(trigger, ScheduleTrigger):
-                spec = trigger.schedule
-                self.scheduler.add(
-                    flow.name,
-                    cron=spec.cron,
-                    every=parse_duration(spec.every) if spec.every else None,
-                    timezone=spec.timezone,
-                    misfire_grace=parse_duration(spec.misfire_grace),
-                )
-            elif isinstance(trigger, PollTrigger):
-                poller = Poller(self, flow)
-                self.pollers.append(poller)
-                poller.start()
-        self.scheduler.start()
+        self.sources = source_hosts(self)
+        for host in self.sources:
+            host.start()
 
     async def _stop_triggers(self) -> None:
-        if self.scheduler is not None:
-            self.scheduler.stop()
-            self.scheduler = None
-        for poller in self.pollers:
-            await poller.stop()
-        self.pollers = []
+        for host in self.sources:
+            await host.stop()
+        self.sources = []
+
+    async def stop_sources(self) -> None:
+        """Stop taking events from every source (schedules, polls, brokers, files); runs go on."""
+        await self._stop_triggers()
 
     async def reload(self) -> list[Diagnostic]:
         """Load, check and compile the project again; swap it in only when it has no errors."""
@@ -474,31 +460,17 @@ class Service:
             return sync_response(response)
         return sync_response(outcome_response(run.id, run.status, run.output, run.error))
 
-    async def fire_schedule(self, flow_name: str, fire_time: datetime) -> None:
-        plan = self.plan
-        flow = plan.flows.get(flow_name)
+    async def fire_schedule(self, flow_name: str, fire_time: datetime) -> bool:
+        """Accept the run of one fire time of a flow's schedule now, as its source does when the time
+        comes (True when a run was created)."""
+        flow = self.plan.flows.get(flow_name)
         if flow is None or not isinstance(flow.model.trigger, ScheduleTrigger):
-            return
-        spec = flow.model.trigger.schedule
-        if spec.overlap == "skip":
-            active = await self.store.list_runs(
-                RunFilter(flow=flow_name, status=["queued", "running", "retrying", "waiting", "held"], limit=1)
-            )
-            if active:
-                log.info("schedule %s: previous run %s still active; fire skipped", flow_name, active[0].id)
-                return
-        executor = self.executor(plan)
-        new: NewRun = executor.new_run(flow, spec.input if spec.input is not None else {}, trigger="schedule")
-        new.meta["fire_time"] = fire_time.isoformat()
-        if spec.overlap == "queue":
-            new.ordering_key = f"schedule:{flow_name}"
-        created = await self.store.record_fire(
-            f"schedule:{flow_name}", fire_time.timestamp(), new, now=self.clock.time()
-        )
-        self.metrics.schedule_lag.labels(flow_name).set(max(0.0, self.clock.time() - fire_time.timestamp()))
-        if created is not None:
-            self.metrics.runs_accepted.labels(flow_name, "schedule").inc()
-            self.workers.notify()
+            return False
+        host = next((h for h in self.sources if h.flow.name == flow_name), None)
+        if host is None:  # sources not started (triggers off): a host of its own, not running
+            host = SourceHost(self, flow, default_trigger_registry().of(flow.model.trigger))
+        assert isinstance(host.source, ScheduleSource)
+        return await host.source.fire(host.context, fire_time)
 
     async def queue_stats(self) -> dict[str, float]:
         stats = await self.store.queue_stats(now=self.clock.time())

@@ -21,7 +21,7 @@ from runtime.connector_api import CallRequest
 from runtime.engine.plan import CompiledFlow
 from runtime.errors import SynclineError
 from runtime.source_api import NO_CURSOR, Accepted, Renderable, SourceContext, SourceEvent, TriggerType
-from runtime.store.base import NewRun
+from runtime.store.base import NewRun, RunFilter
 from runtime.trigger_registry import default_trigger_registry, trigger_spec
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ log = logging.getLogger("syncline.sources")
 
 BACKLOG_CHECK_INTERVAL = 0.5  # seconds between two reads of the node's backlog
 RESTART_FIRST, RESTART_MAX = 1.0, 60.0
+ACTIVE_STATUSES = ("queued", "running", "retrying", "waiting", "held")
 
 
 class NodeSourceContext(SourceContext):
@@ -110,6 +111,16 @@ class NodeSourceContext(SourceContext):
         if event.ordering_key is not None:
             new.ordering_key = event.ordering_key
         return new
+
+    async def active_runs(self) -> int:
+        active = RunFilter(flow=self.flow, status=list(ACTIVE_STATUSES), limit=100)
+        return len(await self._service.store.list_runs(active))
+
+    def delay(self, seconds: float) -> None:
+        metrics = self._service.metrics
+        metrics.child(metrics.source_delay, self.flow, self.kind.key).set(seconds)
+        if self.kind.key == "schedule":  # its older name, kept for dashboards that read it
+            metrics.schedule_lag.labels(self.flow).set(seconds)
 
     async def cursor(self) -> Any:
         if self._cursor is NO_CURSOR:

@@ -1,4 +1,5 @@
-"""Schedule triggers' clock: cron and interval parsing and firing on APScheduler 3 (the only module importing it).
+"""Schedule triggers' clock: cron and interval fire times on APScheduler 3's triggers (the only module
+importing it).
 
 Cron strings use the standard five fields with standard day-of-week numbers (0 or 7 = Sunday);
 APScheduler 3 numbers weekdays from Monday, so numeric weekdays are translated to names first.
@@ -93,50 +94,19 @@ def latest_fire(trigger: Any, now: datetime, horizon: float = 3600.0) -> datetim
     return last
 
 
-class ScheduleRunner:
-    """Fires schedule triggers on APScheduler's asyncio scheduler.
+def fire_trigger(cron: str | None, every: float | None, timezone: str) -> Any:
+    """The APScheduler trigger computing a schedule's fire times: the cron expression, or the interval
+    counted from a fixed epoch (so that every node computes the same fire times)."""
+    from apscheduler.triggers.interval import IntervalTrigger
 
-    `fire(flow_name, fire_time)` is awaited for each fire; it records the (schedule, fire time) pair in
-    the store, so a fire is recorded once even with several nodes. Missed fires within the flow's
-    `misfire_grace` still run; overlapping fires are coalesced by APScheduler per job.
-    """
+    if cron:
+        return cron_trigger(cron, timezone)
+    return IntervalTrigger(seconds=every or 60, start_date=_EPOCH, timezone=zone(timezone))
 
-    def __init__(self, fire: Any) -> None:
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-        self._scheduler = AsyncIOScheduler(timezone="UTC")
-        self._fire = fire
+def next_fire_after(trigger: Any, after: datetime) -> datetime | None:
+    """The trigger's first fire time strictly after `after` (None: it never fires again)."""
+    from datetime import timedelta
 
-    def add(self, flow: str, *, cron: str | None, every: float | None, timezone: str, misfire_grace: float) -> None:
-        from apscheduler.triggers.interval import IntervalTrigger
-
-        # intervals count from a fixed epoch so that every node computes the same fire times
-        trigger: Any = (
-            cron_trigger(cron, timezone)
-            if cron
-            else IntervalTrigger(seconds=every or 60, start_date=_EPOCH, timezone=zone(timezone))
-        )
-        self._scheduler.add_job(
-            self._job,
-            trigger,
-            args=[flow, trigger, max(1.0, misfire_grace) + 60.0],
-            id=f"schedule:{flow}",
-            misfire_grace_time=max(1, int(misfire_grace)),
-            coalesce=True,
-            max_instances=10,
-            replace_existing=True,
-        )
-
-    async def _job(self, flow: str, trigger: Any, horizon: float) -> None:
-        now = datetime.now(tz=zone("UTC"))
-        await self._fire(flow, latest_fire(trigger, now, horizon) or now.replace(microsecond=0))
-
-    def start(self) -> None:
-        self._scheduler.start()
-
-    def stop(self) -> None:
-        if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
-
-    def jobs(self) -> list[str]:
-        return [job.id for job in self._scheduler.get_jobs()]
+    fire: datetime | None = trigger.get_next_fire_time(None, after + timedelta(microseconds=1))
+    return fire

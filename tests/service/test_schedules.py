@@ -53,14 +53,13 @@ def test_latest_fire_of_short_intervals_is_exact() -> None:
 async def test_interval_schedule_fires_runs(tmp_path: Path, sink: Sink, nodes: StartNode) -> None:
     node = await nodes(write_project(tmp_path / "p", sink.url, {"ticker": schedule("500ms")}))
     await until(lambda: fired_count(node, 2), timeout=15)
-    if node.service.scheduler is not None:
-        node.service.scheduler.stop()
+    await node.service.stop_sources()
     runs = await fired_runs(node)
     assert {r.trigger for r in runs} == {"schedule"}
     for run in runs:
         await node.wait_run(run.id)
     assert all(h.body == {"source": "clock"} for h in sink.on("/tick"))
-    fires = sorted(datetime.fromisoformat(r.meta["fire_time"]) for r in runs)
+    fires = sorted(datetime.fromisoformat(r.meta["source"]["fire_time"]) for r in runs)
     assert all(f.microsecond in (0, 500_000) for f in fires)  # on the interval's grid, counted from the epoch
     assert len(set(fires)) == len(fires)
 
@@ -69,9 +68,9 @@ async def test_sub_second_interval_fires_every_time(tmp_path: Path, sink: Sink, 
     node = await nodes(write_project(tmp_path / "p", sink.url, {"ticker": schedule("250ms")}))
     await until(lambda: fired_count(node, 4), timeout=15)
     runs = await fired_runs(node)
-    assert len({r.meta["fire_time"] for r in runs}) == len(runs)
+    assert len({r.meta["source"]["fire_time"] for r in runs}) == len(runs)
     for run in runs:  # the fire time recorded is the fire being run: on the grid, never after the run was made
-        fire = datetime.fromisoformat(run.meta["fire_time"])
+        fire = datetime.fromisoformat(run.meta["source"]["fire_time"])
         assert fire.microsecond % 250_000 == 0
         assert fire.timestamp() <= run.created_at
 
@@ -116,7 +115,7 @@ async def test_r5_two_nodes_record_each_fire_once(
         *(node.service.fire_schedule("ticker", grid(n)) for n in range(10) for node in (first, second))
     )
     runs = await first.service.store.list_runs(RunFilter(flow="ticker", limit=1000))
-    fires = Counter(r.meta["fire_time"] for r in runs)
+    fires = Counter(r.meta["source"]["fire_time"] for r in runs)
     assert sorted(fires) == sorted(grid(n).isoformat() for n in range(10))
     assert max(fires.values()) == 1, f"a fire time was recorded twice: {fires}"
     for run in runs:
@@ -131,10 +130,9 @@ async def test_r5_two_schedulers_on_one_store_fire_each_time_once(tmp_path: Path
     second = await nodes(project, store_url, node_id="node-b")
     await until(lambda: fired_count(first, 3), timeout=15)
     for node in (first, second):
-        if node.service.scheduler is not None:
-            node.service.scheduler.stop()
+        await node.service.stop_sources()
     runs = await first.service.store.list_runs(RunFilter(flow="ticker", limit=1000))
-    fires = Counter(r.meta["fire_time"] for r in runs)
+    fires = Counter(r.meta["source"]["fire_time"] for r in runs)
     assert max(fires.values()) == 1, f"a fire time was recorded twice: {fires}"
 
 
@@ -148,10 +146,10 @@ async def test_overlap_skip_starts_no_second_run_while_one_is_active(
     for n in (1, 2, 3):
         await node.service.fire_schedule("ticker", grid(n))
     runs = await fired_runs(node)
-    assert [r.meta["fire_time"] for r in runs] == [grid(0).isoformat()], [r.status for r in runs]
+    assert [r.meta["source"]["fire_time"] for r in runs] == [grid(0).isoformat()], [r.status for r in runs]
     await node.wait_run(runs[0].id)
     await node.service.fire_schedule("ticker", grid(4))  # the next fire after the first run ended starts one
-    assert sorted(r.meta["fire_time"] for r in await fired_runs(node)) == [grid(0).isoformat(), grid(4).isoformat()]
+    assert sorted(r.meta["source"]["fire_time"] for r in await fired_runs(node)) == [grid(0).isoformat(), grid(4).isoformat()]
 
 
 async def test_overlap_queue_runs_fires_one_after_another(tmp_path: Path, sink: Sink, nodes: StartNode) -> None:

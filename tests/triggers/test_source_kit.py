@@ -107,3 +107,49 @@ async def test_the_kit_catches_a_source_that_ignores_backpressure() -> None:
     origin = QueueOrigin()
     with pytest.raises(AssertionError, match=r"paused|too busy"):
         await check_source(_sloppy(origin), SloppySpec(ignore_pause=True), origin, timeout=3)
+
+
+async def test_a_schedule_takes_a_fire_whose_commit_failed_when_it_starts_again() -> None:
+    """The fire of 12:00 meets a store that is down; the source fails, and started again at 12:02
+    (within the 5 minute misfire grace) it takes that fire first, then the next ones on the grid."""
+    from datetime import UTC, datetime
+
+    from runtime.clock import FakeClock
+    from runtime.testing.source_kit import KitContext, wait_for
+    from runtime.triggers.schedule import ScheduleSource, ScheduleSpec
+
+    spec = ScheduleSpec.model_validate({"every": "1h", "misfire_grace": "5m", "input": {"kind": "nightly"}})
+    clock = FakeClock("2026-12-01T11:59:00Z")
+    ctx = KitContext(clock=clock, refuse_accepts=True)
+    with pytest.raises(Exception, match="refuses this accept"):
+        await ScheduleSource(spec).run(ctx)
+    assert ctx.accepted == {}
+    assert clock.now() == datetime(2026, 12, 1, 12, tzinfo=UTC)
+
+    clock.advance(120)
+    ctx.refuse_accepts = False
+    task = asyncio.create_task(ScheduleSource(spec).run(ctx))
+    try:
+        await wait_for(lambda: len(ctx.accepted) >= 3, "three fires were accepted")
+    finally:
+        task.cancel()
+    keys = list(ctx.accepted)[:3]
+    assert keys == ["2026-12-01T12:00:00+00:00", "2026-12-01T13:00:00+00:00", "2026-12-01T14:00:00+00:00"]
+    assert ctx.accepted[keys[0]].payload == {"kind": "nightly"}
+    assert ctx.delays[0] == 120.0  # the caught-up fire was taken two minutes late
+
+
+async def test_a_schedule_with_overlap_skip_fires_nothing_while_a_run_is_active() -> None:
+    from datetime import UTC, datetime
+
+    from runtime.clock import FakeClock
+    from runtime.testing.source_kit import KitContext
+    from runtime.triggers.schedule import ScheduleSource, ScheduleSpec
+
+    source = ScheduleSource(ScheduleSpec.model_validate({"cron": "0 2 * * *", "overlap": "skip"}))
+    ctx = KitContext(clock=FakeClock("2026-12-01T02:00:00Z"), active=1)
+    assert await source.fire(ctx, datetime(2026, 12, 1, 2, tzinfo=UTC)) is False
+    assert ctx.accepted == {} and ctx.counters == {"skipped": 1.0}
+    ctx.active = 0
+    assert await source.fire(ctx, datetime(2026, 12, 1, 2, tzinfo=UTC)) is True
+    assert await source.fire(ctx, datetime(2026, 12, 1, 2, tzinfo=UTC)) is False  # the same fire time again
