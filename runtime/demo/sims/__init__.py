@@ -13,7 +13,7 @@ import pkgutil
 
 from runtime.demo.sims.base import VendorSim
 
-_NOT_SIMULATORS = frozenset({"base"})
+_NOT_SIMULATORS = frozenset({"base"})  # and modules whose name starts with _ (helpers)
 
 
 def available() -> list[str]:
