@@ -37,6 +37,7 @@ from runtime.console.views import (
     overview_counts,
     pretty,
     reconciliations,
+    seq_before,
     timeline,
     when,
 )
@@ -322,6 +323,11 @@ class Console:
             for name in ("since", "until"):
                 moment = from_iso_input(filters[name])
                 query[name] = f"{moment:.3f}" if moment is not None else ""
+                if name == "until" and moment is not None:  # start the keyset near `until` (see seq_before)
+                    bound = await seq_before(self.service.store, moment)
+                    given = int(query["before"]) if query["before"].isdigit() else None
+                    if bound is not None and (given is None or bound < given):
+                        query["before"] = str(bound)
         except ValueError:
             return self.problem_page(
                 request, session, 400, "Times are dates with hours and minutes, e.g. 2026-12-04T15:30 (UTC)."

@@ -95,6 +95,31 @@ def add_runs(counts: dict[str, FlowCounts], runs: Sequence[RunRecord], now: floa
 
 # ------------------------------------------------------------------------------------------ runs
 
+CLOCK_SLACK = 300.0  # seconds two nodes' clocks may disagree when they stamp runs' `created_at`
+
+
+async def seq_before(store: Store, until: float, slack: float = CLOCK_SLACK) -> int | None:
+    """A keyset start (`before_seq`) for runs accepted before `until`, found by bisecting `seq`.
+
+    Runs are listed newest `seq` first, so a list filtered by `until` deep in the history would
+    read every newer run before the first match. `seq` and `created_at` grow together (up to the
+    nodes' clock disagreement, `slack`), so the smallest `b` whose newest run below has
+    `created_at >= until + slack` bounds the runs to read; the `until` filter still applies. About
+    20 primary-key reads, whatever the history's length. None when no bound helps.
+    """
+    newest = await store.list_runs(RunFilter(limit=1))
+    if not newest or newest[0].created_at < until + slack:
+        return None
+    low, high = 1, newest[0].seq + 1  # f(high) >= until + slack; find the smallest such b
+    while low < high:
+        middle = (low + high) // 2
+        below = await store.list_runs(RunFilter(limit=1, before_seq=middle))
+        if below and below[0].created_at >= until + slack:
+            high = middle
+        else:
+            low = middle + 1
+    return high
+
 
 @dataclass
 class TimelineStep:
