@@ -17,6 +17,7 @@ CONNECTOR = ConnectorType(
     config_model=FileConfig,
     operation_model=FileOperation,
     create=create,
+    provides=frozenset({"folder"}),
 )
 
 __all__ = [

@@ -26,6 +26,7 @@ import anyio.to_thread
 from pydantic import BaseModel, ValidationError
 
 from connectors.files import formats
+from connectors.files.folder import LocalFolder
 from connectors.files.models import CsvOptions, FileAction, FileConfig, FileFormat, FileOperation, format_for
 from connectors.files.paths import check_relative, is_inside, refuse, relative, resolve, resolve_entry, shown
 from runtime.connector_api import (
@@ -54,6 +55,12 @@ class FileConnector:
 
     async def aclose(self) -> None:
         """Nothing to release: files are opened and closed within each call."""
+
+    def folder(self) -> LocalFolder:
+        """The base directory as a `connector_api.Folder`, for the file trigger."""
+        skipped = (self._config.done_dir, self._config.failed_dir)
+        where = self._context.connection
+        return LocalFolder(self._base_dir, encoding=self._config.encoding, skipped=skipped, where=where)
 
     async def call(self, request: CallRequest) -> CallResult:
         where = f"{self._context.connection}.{request.operation}"
