@@ -93,6 +93,7 @@ def _next_steps(port: int, ids: list[str]) -> str:
     secret = DEMO_CREDENTIALS["WEBSHOP_HOOK_SECRET"]
     return f"""
 Syncline demo is running on http://127.0.0.1:{port}  (Ctrl-C to stop)
+Console: http://127.0.0.1:{port}/console/  (sign in with the token {DEMO_TOKEN})
 Two sample orders were sent: runs {", ".join(ids)} (the second names a customer the ERP does not know).
 
 Post a signed order yourself:

@@ -169,3 +169,11 @@ async def test_without_chromium_the_tests_skip_or_fail_in_ci(monkeypatch: pytest
     with pytest.raises(pytest.fail.Exception, match="chromium is required"):
         async with chromium():
             pass
+
+
+async def test_the_readme_screenshots_come_from_the_demo(tmp_path: Path) -> None:
+    from tests.console.docs_screenshots import take
+
+    shots = await take(tmp_path / "docs", tmp_path)
+    assert [p.name for p in shots] == ["console-run.png", "console-lineage.png"]
+    assert all(p.stat().st_size > 10_000 for p in shots)

@@ -129,3 +129,10 @@ def test_sparkline_is_labelled_and_escaped() -> None:
     assert 'aria-label="runs of &lt;x&gt;: 0, 2, 4"' in svg and "<x>" not in svg
     points = re.search(r'points="([^"]+)"', svg)
     assert points and points.group(1).split()[-1].endswith(",2.0")  # the largest value at the top
+
+
+def test_the_demo_prints_the_console_url_and_a_token_to_sign_in_with() -> None:
+    from runtime.commands.demo import DEMO_TOKEN, _next_steps
+
+    text = _next_steps(8091, ["R1"])
+    assert f"Console: http://127.0.0.1:8091/console/  (sign in with the token {DEMO_TOKEN})" in text
