@@ -258,9 +258,11 @@ class Console:
         counts = await overview_counts(service.store, service.plan.flows, now)
         depth = await service.store.dead_letter_depth()
         queue = await service.store.queue_stats(now=now)
+        lags = trigger_lags(service.metrics)
         rows = [
             {
                 "counts": c,
+                "lag": lags.get(c.flow, {}),
                 "spark": sparkline(c.per_hour, f"runs of {c.flow} per hour, last 24 hours"),
                 "failspark": sparkline(c.failed_per_hour, f"failed and dead-lettered runs of {c.flow} per hour"),
                 "dead_letters": depth.get(c.flow, 0),
@@ -376,10 +378,18 @@ class Console:
         for name, value in (run.get("business_keys") or {}).items():
             found = await self.get(session, "/api/v1/runs", business_key=f"{name}:{value}", limit=20)
             related.extend(r for r in (found.body.get("runs", []) if found.ok else []) if r["id"] != run["id"])
+        replayed_as = None
+        if run["status"] == "dead_lettered":  # its replay, when it was replayed (the child run)
+            letters = await self.get(
+                session, "/api/v1/dead-letters", flow=run["flow"], include_replayed="true", limit=1000
+            )
+            mine = [d for d in (letters.body or {}).get("dead_letters", []) if d["run_id"] == run["id"]]
+            replayed_as = mine[0].get("replay_run_id") if mine else None
         return self.render(
             "run.j2",
             request,
             session,
+            replayed_as=replayed_as,
             run=run,
             final=run["status"] in FINAL_STATUSES,
             steps=timeline(run),
@@ -638,6 +648,25 @@ class Console:
                     for found in reconciliations(detail.body, self.tolerances(name)):
                         results.append({"run": summary, **found})
         return self.render("reconciliation.j2", request, session, flows=sorted(flows), results=results)
+
+
+LAG_GAUGES = (("schedule", "schedule_lag"), ("poll", "poll_lag"), ("source", "source_lag"))
+
+
+def trigger_lags(metrics: Any) -> dict[str, dict[str, float]]:
+    """flow → {"schedule" | "poll" | "source": seconds}, from this node's lag gauges (`/metrics`)."""
+    lags: dict[str, dict[str, float]] = {}
+    for label, attribute in LAG_GAUGES:
+        gauge = getattr(metrics, attribute, None)
+        if gauge is None:
+            continue
+        for family in gauge.collect():
+            for sample in family.samples:
+                flow = sample.labels.get("flow")
+                if flow:
+                    entry = lags.setdefault(flow, {})
+                    entry[label] = max(entry.get(label, 0.0), float(sample.value))
+    return lags
 
 
 async def _to_overview(request: Request) -> Response:

@@ -243,6 +243,11 @@ async def test_replay_a_dead_letter_after_its_dry_run_preview(console: ConsoleNo
     replayed = await console.node.wait_run(new_id.group(1))
     assert replayed["status"] == "succeeded" and replayed["replay_of"] == letter["id"]
     assert len(console.sink.on("/broken")) == 1
+    async with console.signed_in(VIEWER) as client:
+        original = (await client.get(f"/console/runs/{letter['id']}")).text
+        assert f'<dt>Replayed as</dt><dd><a class="mono" href="/console/runs/{new_id.group(1)}"' in original
+        replay = (await client.get(f"/console/runs/{new_id.group(1)}")).text
+        assert f'<dt>Replay of</dt><dd><a class="mono" href="/console/runs/{letter["id"]}"' in replay
 
 
 async def test_replay_with_a_corrected_input(console: ConsoleNode) -> None:

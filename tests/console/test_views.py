@@ -136,3 +136,14 @@ def test_the_demo_prints_the_console_url_and_a_token_to_sign_in_with() -> None:
 
     text = _next_steps(8091, ["R1"])
     assert f"Console: http://127.0.0.1:8091/console/  (sign in with the token {DEMO_TOKEN})" in text
+
+
+def test_trigger_lags_come_from_the_nodes_gauges() -> None:
+    from runtime.console.routes import trigger_lags
+    from runtime.service.metrics import Metrics
+
+    metrics = Metrics()
+    metrics.schedule_lag.labels("hourly").set(2.5)
+    metrics.poll_lag.labels("invoices").set(40)
+    lags = trigger_lags(metrics)
+    assert lags["hourly"] == {"schedule": 2.5} and lags["invoices"]["poll"] == 40
