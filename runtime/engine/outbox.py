@@ -13,11 +13,12 @@ message id (AMQP `message_id`, JetStream `Nats-Msg-Id`, a Redis Streams entry fi
 script, an MQTT user property), so a message sent twice (a crash between the broker's confirmation
 and `outbox_sent`) is recognisable by id.
 
-`deliver` sends one claimed message through the executor's connectors and records the outcome:
-`outbox_sent` after the connector returned (the broker confirmed), else `outbox_failed` with the
-next attempt's time (`OutboxRetry`: exponential backoff with jitter, at least the connector's
-`retry_after`) or, after the last attempt, status `failed`. `drain` sends every due message once
-(`syncline run`); the service's dispatcher (`runtime.service.outbox`) does it continuously.
+`deliver` (`attempt`, then `settle`) sends one claimed message through the executor's connectors
+and records the outcome: `outbox_sent` after the connector returned (the broker confirmed), else
+`outbox_failed` with the next attempt's time (`OutboxRetry`: exponential backoff with jitter, at
+least the connector's `retry_after`) or, after the last attempt, status `failed`. `drain` sends
+every due message once (`syncline run`); the service's dispatcher (`runtime.service.outbox`) does it
+continuously.
 """
 
 from __future__ import annotations
@@ -114,6 +115,38 @@ class Delivery:
     sent: bool
     error: str | None = None
     retry_at: float | None = None  # with an error: when it is tried again (None: given up)
+    result: Any = None  # sent: the connector's output
+    at: float = 0.0  # when the send ended
+
+
+async def attempt(
+    record: OutboxRecord,
+    sender: Callable[[OutboxRecord], Awaitable[Any]],
+    *,
+    clock: Clock,
+    retry: OutboxRetry,
+    redact: Callable[[str], str] = lambda text: text,
+) -> Delivery:
+    """Send a claimed message once; the outcome, not recorded yet (`settle` records it)."""
+    try:
+        result = await sender(record)
+    except Exception as exc:
+        error = redact(_describe(exc))
+        retry_after = exc.retry_after if isinstance(exc, ConnectorError) else None
+        now = clock.time()
+        return Delivery(record, False, error, retry.next_attempt(record.attempts, now, retry_after), at=now)
+    return Delivery(record, True, result=result, at=clock.time())
+
+
+async def settle(store: Store, outcome: Delivery, *, owner: str) -> None:
+    """Record an `attempt` of `owner`'s claim: sent, or failed with its next attempt's time. A store
+    failure raises `StoreError` (the message is then sent again once its lease runs out: the broker
+    or the consumer knows it by its id)."""
+    record = outcome.record
+    if outcome.sent:
+        await store.outbox_sent(record.seq, now=outcome.at, result=outcome.result)
+    else:
+        await store.outbox_failed(record.seq, owner, outcome.error or "", now=outcome.at, retry_at=outcome.retry_at)
 
 
 async def deliver(
@@ -126,20 +159,10 @@ async def deliver(
     retry: OutboxRetry,
     redact: Callable[[str], str] = lambda text: text,
 ) -> Delivery:
-    """Send a message claimed by `owner` and record the outcome in the store. A store failure while
-    recording raises `StoreError` (the message is then sent again once its lease runs out: the
-    broker or the consumer knows it by its id)."""
-    try:
-        result = await sender(record)
-    except Exception as exc:
-        error = redact(_describe(exc))
-        retry_after = exc.retry_after if isinstance(exc, ConnectorError) else None
-        now = clock.time()
-        retry_at = retry.next_attempt(record.attempts, now, retry_after)
-        await store.outbox_failed(record.seq, owner, error, now=now, retry_at=retry_at)
-        return Delivery(record, sent=False, error=error, retry_at=retry_at)
-    await store.outbox_sent(record.seq, now=clock.time(), result=result)
-    return Delivery(record, sent=True)
+    """Send a message claimed by `owner`, then record the outcome in the store (`attempt`, `settle`)."""
+    outcome = await attempt(record, sender, clock=clock, retry=retry, redact=redact)
+    await settle(store, outcome, owner=owner)
+    return outcome
 
 
 def _describe(exc: BaseException) -> str:

@@ -4,8 +4,9 @@ One task per node. It claims due messages from the store in batches (`Store.clai
 per message, so nodes sharing one PostgreSQL never send one message at the same time) and sends
 each through the connector with its stable message id (`runtime.engine.outbox.deliver`): marked
 sent only after the broker confirmed it, else retried with backoff and, after the last attempt,
-kept as `failed` with its error. Messages of one operation go out in commit order within a batch;
-different operations are sent concurrently.
+kept as `failed` with its error. Messages of one operation go out in commit order within a batch
+(each outcome is written while the next message goes out); different operations are sent
+concurrently.
 
 It claims again at once after a full batch, when a run commits new messages (`notify`, called by
 the executor after the commit), when a failed message's next attempt is due, and otherwise every
@@ -26,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from runtime.clock import Clock
-from runtime.engine.outbox import OutboxRetry, deliver
+from runtime.engine.outbox import Delivery, OutboxRetry, attempt, settle
 from runtime.service.metrics import Metrics
 from runtime.store.base import OutboxRecord, Store, StoreError
 
@@ -134,21 +135,20 @@ class OutboxDispatcher:
         await asyncio.gather(*(self._send_in_order(records) for records in by_operation.values()))
 
     async def _send_in_order(self, records: list[OutboxRecord]) -> None:
+        """Send one operation's messages one after the other; each outcome is recorded while the
+        next message goes out (the store groups those writes into few transactions)."""
+        assert self._send is not None
+        settling: list[asyncio.Task[None]] = []
         for record in records:
-            await self._send_one(record)
+            outcome = await attempt(record, self._send, clock=self.clock, retry=self.retry, redact=self.redact)
+            settling.append(asyncio.create_task(self._settle(outcome)))
+        await asyncio.gather(*settling)
 
-    async def _send_one(self, record: OutboxRecord) -> None:
-        assert self._store is not None and self._send is not None
+    async def _settle(self, outcome: Delivery) -> None:
+        assert self._store is not None
+        record = outcome.record
         try:
-            outcome = await deliver(
-                self._store,
-                record,
-                self._send,
-                owner=self.owner,
-                clock=self.clock,
-                retry=self.retry,
-                redact=self.redact,
-            )
+            await settle(self._store, outcome, owner=self.owner)
         except StoreError as exc:  # sent or not, it is tried again once its lease runs out
             self.metrics.store_errors.inc()
             log.warning("outbox message %s: the store failed: %s", record.message_id, exc)

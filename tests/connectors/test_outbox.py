@@ -246,16 +246,16 @@ async def test_a_send_the_broker_cannot_take_is_retried_then_delivered(tmp_path:
         await ended(service, run_id)
 
         async def failed_twice() -> OutboxRecord | None:
+            failures = service.metrics.registry.get_sample_value(
+                "syncline_outbox_failures_total", {"operation": "rabbit.publish"}
+            )
+            if failures is None or failures < 2:
+                return None
             pending = await service.store.list_outbox(run_id=run_id, status="pending")
-            record = next((r for r in pending if r.operation == "rabbit.publish"), None)
-            return record if record is not None and record.attempts >= 2 and record.last_error else None
+            return next((r for r in pending if r.operation == "rabbit.publish" and r.last_error), None)
 
         record = await wait_until(failed_twice)
-        assert "cannot connect to the broker" in (record.last_error or "")
-        failures = service.metrics.registry.get_sample_value(
-            "syncline_outbox_failures_total", {"operation": "rabbit.publish"}
-        )
-        assert failures is not None and failures >= 2
+        assert "cannot connect to the broker" in (record.last_error or "") and record.attempts >= 2
         await proxy.restore()
         records = {r.operation: r for r in await all_sent(service, run_id)}
         assert records["rabbit.publish"].attempts >= 3

@@ -64,6 +64,7 @@ async def test_a_commit_wakes_it_and_each_operation_keeps_its_order() -> None:
         ids = await commit(store, ["a.publish", "b.publish", "a.publish", "a.publish", "b.publish"])
         outbox.notify()
         await wait_until(lambda: _sent(store, 5), timeout=5)
+        await wait_until(lambda: _counted(metrics, "syncline_outbox_sent_total", 5), timeout=5)
     finally:
         await outbox.stop()
     assert sorted(sent) == sorted(ids)
@@ -71,6 +72,10 @@ async def test_a_commit_wakes_it_and_each_operation_keeps_its_order() -> None:
     assert sample(metrics, "syncline_outbox_sent_total", "a.publish") == 3
     assert sample(metrics, "syncline_outbox_sent_total", "b.publish") == 2
     assert [r.result for r in await store.list_outbox(limit=1)] == [{"ok": ids[0]}]
+
+
+async def _counted(metrics: Metrics, name: str, count: int) -> bool:
+    return sum(sample(metrics, name, operation) for operation in ("a.publish", "b.publish")) == count
 
 
 async def _sent(store: Store, count: int) -> bool:
@@ -93,6 +98,8 @@ async def test_failed_sends_are_retried_then_given_up_and_counted() -> None:
     try:
 
         async def given_up() -> list[OutboxRecord]:
+            if sample(metrics, "syncline_outbox_failures_total", "bus.publish") < 3:
+                return []
             return await store.list_outbox(status="failed")
 
         [record] = await wait_until(given_up, timeout=5)
