@@ -153,6 +153,14 @@ async def test_every_view_is_labelled_keyboard_usable_and_readable(console: Cons
         await page.get_by_label("Business key").focus()
         focused_outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
         assert focused_outline != "none"
+        # reading works with JavaScript off: sign in, search the lineage, open the run
+        quiet = await (await browser.new_context(java_script_enabled=False)).new_page()
+        await sign_in(quiet, console.url, VIEWER, "/console/lineage")
+        await quiet.get_by_label("Business key or correlation id").fill("order:4711")
+        await quiet.get_by_role("button", name="Search").click()
+        await quiet.get_by_role("link", name=done["id"]).first.click()
+        await quiet.get_by_role("heading", name=f"Run {done['id']}").wait_for()
+        assert "succeeded" in await quiet.inner_text("#live")
     shots = sorted(p.name for p in (tmp_path / "screenshots").iterdir())
     assert len(shots) == len(VIEWS) + 1
 

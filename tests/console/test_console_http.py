@@ -406,3 +406,21 @@ async def test_the_overview_counts_runs_per_flow(console: ConsoleNode) -> None:
     assert numbers == ["2", "0", "1", "1", "0", "2", "0", "1", "1", "0", "1"]
     assert "runs of orders per hour, last 24 hours: " + ", ".join(["0"] * 23 + ["4"]) in page
     assert time.time() > 0
+
+
+async def test_forms_must_be_url_encoded_and_small(console: ConsoleNode) -> None:
+    async with console.signed_in(OPERATOR) as client:
+        token = csrf_of((await client.get("/console/")).text)
+        as_json = await client.post("/console/logout", json={"csrf": token})
+        assert as_json.status_code == 400 and "x-www-form-urlencoded" in as_json.text
+        huge = await client.post("/console/logout", data={"csrf": token, "pad": "x" * 1_100_000})
+        assert huge.status_code == 400 and "larger than" in huge.text
+
+
+async def test_the_bare_prefix_and_unknown_pages(console: ConsoleNode) -> None:
+    async with console.signed_in(VIEWER) as client:
+        bare = await client.get("/console")
+        assert bare.status_code == 307 and bare.headers["location"] == "/console/"
+        assert (await client.get("/console/flows/no-such-flow")).status_code == 404
+        bad_time = await client.get("/console/runs", params={"since": "yesterday"})
+        assert bad_time.status_code == 400 and "2026-12-04T15:30" in bad_time.text
