@@ -18,10 +18,12 @@ CONNECTOR = ConnectorType(
     "fails the call. The call's idempotency key is the AMQP `message_id`: RabbitMQ does not drop duplicates, so a "
     "re-sent message carries the same id and the consumer dedupes by it. Messages are persistent by default. The "
     "connection opens on first use and again after the broker or the network went away, with backoff "
-    "(`reconnect`). Publish only: consuming (a queue trigger) is not available yet.",
+    "(`reconnect`). A `queue` trigger consumes from an existing queue with a bounded prefetch (basic.qos); a "
+    "message's id is its `message_id` property, or the SHA-256 of its body and headers when it has none.",
     config_model=AmqpConfig,
     operation_model=AmqpOperation,
     create=create,
+    provides=frozenset({"messages"}),
 )
 
 __all__ = ["CONNECTOR", "AmqpConfig", "AmqpConnector", "AmqpOperation", "create"]

@@ -32,6 +32,8 @@ from runtime.connector_api import CallRequest, CallResult, ConnectorContext, Con
 if TYPE_CHECKING:
     import aio_pika.abc
 
+    from connectors.amqp.consumer import AmqpConsumer
+
 
 @dataclass
 class _Session:
@@ -129,6 +131,13 @@ class AmqpConnector:
 
     async def aclose(self) -> None:
         await self.link.aclose()
+
+    def consumer(self, subject: str, *, group: str | None, prefetch: int) -> AmqpConsumer:
+        """Messages of the existing queue `subject`, at most `prefetch` unacknowledged (`Consumable`).
+        `group` is not used: the consumers of one queue share its messages."""
+        from connectors.amqp.consumer import AmqpConsumer
+
+        return AmqpConsumer(self, subject, prefetch=prefetch)
 
     # --- calls ------------------------------------------------------------------------------------
 

@@ -1,10 +1,15 @@
 """`AmqpConsumer`: takes messages from an existing RabbitMQ queue with a bounded prefetch.
 
-A plain library class, not wired to any trigger yet. It shares its connector's connection (its own
+`AmqpConnector.consumer()` makes one for the `queue` trigger. It shares its connector's connection (its own
 channel), so credentials, TLS and reconnect backoff are the connection's. The broker holds at most
 `prefetch` unacknowledged messages for it; a message is acknowledged only by `Delivery.ack()`, and a
 message never acked comes back after the channel closes (`redelivered`). A lost connection ends the
 iteration with a retriable `connect` `ConnectorError`; iterate again to go on.
+
+A message's id is its `message_id` property (Syncline's publishers set it to the call's idempotency
+key); a message without one gets `content_id(body, headers)`, the same on every redelivery.
+`delivery_count` comes from quorum queues (`x-delivery-count`); a classic queue only flags a
+redelivery, so its count is None then.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from connectors.amqp.connector import AmqpConnector
-from connectors.messaging import Delivery
+from connectors.messaging import Delivery, content_id
 from runtime.connector_api import ConnectorError
 
 
@@ -32,7 +37,17 @@ class AmqpConsumer:
 
         errors = self.connector.errors
         session = await self.connector.link.get()
-        channel = await session.connection.channel()
+        try:
+            channel = await session.connection.channel()
+        except Exception as exc:  # the connection went away since the link last looked
+            await self.connector.link.broken(session)
+            raise errors.make(
+                f"consume {self.queue}",
+                "the connection to the broker was lost",
+                reason="connect",
+                error_class="retriable",
+                detail=exc,
+            ) from None
         try:
             await channel.set_qos(prefetch_count=self.prefetch)
             try:
@@ -50,7 +65,13 @@ class AmqpConsumer:
                         yield _delivery(message, self.queue)
             except ConnectorError:
                 raise
-            except (amqp_errors.AMQPConnectionError, amqp_errors.ChannelClosed, ConnectionError, OSError) as exc:
+            except (
+                amqp_errors.AMQPError,
+                amqp_errors.ChannelInvalidStateError,
+                ConnectionError,
+                OSError,
+                RuntimeError,
+            ) as exc:
                 await self.connector.link.broken(session)
                 raise errors.make(
                     f"consume {self.queue}",
@@ -82,13 +103,18 @@ def _delivery(message: Any, queue: str) -> Delivery:
     return Delivery(
         body=bytes(message.body),
         headers=headers,
-        message_id=message.message_id,
+        message_id=message.message_id or _content_id(message.body, headers),
         content_type=message.content_type,
         source=queue,
         delivery_count=delivery_count,
         _ack=ack,
         _nack=nack,
     )
+
+
+def _content_id(body: bytes, headers: dict[str, str]) -> str:
+    stable = {k: v for k, v in headers.items() if k != "x-delivery-count"}
+    return content_id(bytes(body), repr(sorted(stable.items())).encode())
 
 
 def _text(value: Any) -> str:

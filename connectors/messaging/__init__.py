@@ -9,7 +9,7 @@ project that uses no broker never needs them installed.
 
 from __future__ import annotations
 
-from connectors.messaging.delivery import Delivery
+from connectors.messaging.delivery import Delivery, content_id
 from connectors.messaging.encoding import encode_body, header_text, message_headers
 from connectors.messaging.errors import Errors, describe
 from connectors.messaging.link import Backoff, Link
@@ -33,6 +33,7 @@ __all__ = [
     "PublishFields",
     "ReconnectOptions",
     "TlsOptions",
+    "content_id",
     "describe",
     "encode_body",
     "header_text",

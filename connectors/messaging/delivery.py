@@ -1,16 +1,30 @@
 """`Delivery`: one message taken from a broker by a consumer, settled with `ack()` or `nack()`.
 
-The consumers (`connectors.<broker>.consumer`) are plain library classes for now: no trigger
-starts them yet. A message is acknowledged only when its holder calls `ack()`; `nack()` hands it
-back for redelivery (or, with `requeue=False`, drops it / dead-letters it where the broker can).
+The consumers (`connectors.<broker>.consumer`) are what a connector's `consumer()` returns (the
+`queue` trigger takes their messages). A message is acknowledged only when its holder calls `ack()`;
+`nack()` hands it back for redelivery (or, with `requeue=False`, drops it / dead-letters it where
+the broker can). Every delivery has a `message_id` that is the same on each redelivery: the
+publisher's id where it gave one, else a broker id (a stream sequence, an entry id) or
+`content_id()` of the message.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 MESSAGE_ID_HEADERS = ("message_id", "Nats-Msg-Id")
+
+
+def content_id(*parts: bytes) -> str:
+    """The id of a message that carries none and has no broker id: `sha256:<hex>` of its parts, so a
+    redelivery has the same id (and two messages with the same content are one)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return "sha256:" + digest.hexdigest()
 
 
 @dataclass

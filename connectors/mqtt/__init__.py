@@ -17,11 +17,15 @@ CONNECTOR = ConnectorType(
     "the broker acknowledged the message with a success reason code (a refusal, e.g. not authorized, fails the "
     "call). The call's idempotency key is the user property `message_id`: MQTT brokers do not drop duplicates, so "
     "a re-sent message carries the same id and the consumer dedupes by it. The connection opens on first use and "
-    "again after the broker or the network went away, with backoff (`reconnect`). Publish only: subscribing (a "
-    "queue trigger) is not available yet.",
+    "again after the broker or the network went away, with backoff (`reconnect`). A `queue` trigger subscribes "
+    "with QoS 1 and manual acknowledgement, as a shared subscription (`$share/<group>/<topic>`) when it names a "
+    "`group`; a message's id is its `message_id` user property, or the SHA-256 of its topic and payload without "
+    "one. MQTT counts no redeliveries; give the connection a fixed `client_id` and a `session_expiry` so a "
+    "message received but not acknowledged comes again after a reconnect.",
     config_model=MqttConfig,
     operation_model=MqttOperation,
     create=create,
+    provides=frozenset({"messages"}),
 )
 
 __all__ = ["CONNECTOR", "MqttConfig", "MqttConnector", "MqttOperation", "create"]

@@ -33,6 +33,8 @@ from runtime.connector_api import CallRequest, CallResult, ConnectorContext, Ope
 if TYPE_CHECKING:
     import aiomqtt
 
+    from connectors.mqtt.consumer import MqttConsumer
+
 MESSAGE_ID = "message_id"
 _AUTH_CODES = {134, 135}  # bad user name or password, not authorized
 _RETRIABLE_CODES = {0x97, 0x89, 0x88, 0x9F}  # quota exceeded, server busy, unavailable, connection rate exceeded
@@ -133,6 +135,14 @@ class MqttConnector:
 
     async def aclose(self) -> None:
         await self.link.aclose()
+
+    def consumer(self, subject: str, *, group: str | None, prefetch: int) -> MqttConsumer:
+        """Messages of the topic filter `subject` with QoS 1 (`Consumable`), as the shared subscription
+        `$share/<group>/<subject>` when `group` is given. The connection's `receive_maximum` bounds the
+        unacknowledged messages (not `prefetch`: MQTT sets it per connection)."""
+        from connectors.mqtt.consumer import MqttConsumer
+
+        return MqttConsumer(self, subject, group=group, qos=1)
 
     # --- calls ------------------------------------------------------------------------------------
 

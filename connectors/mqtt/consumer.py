@@ -1,6 +1,6 @@
 """`MqttConsumer`: takes MQTT 5 messages from a topic filter, acknowledged only when the holder says so.
 
-A plain library class, not wired to any trigger yet. It shares its connector's client (one consumer
+`MqttConnector.consumer()` makes one for the `queue` trigger. It shares its connector's client (one consumer
 per connector), so credentials, TLS and reconnect backoff are the connection's. Messages are
 acknowledged manually: the PUBACK goes out on `Delivery.ack()`, not on receipt. MQTT has no negative
 acknowledgement: a message never acknowledged is delivered again only when the session resumes, so
@@ -9,6 +9,10 @@ connection's `receive_maximum` bounds the unacknowledged messages the broker sen
 a shared subscription (`$share/<group>/<filter>`): the broker spreads the messages over the group's
 members. `nack(requeue=False)` acknowledges without processing. A lost connection ends the iteration
 with a retriable `connect` `ConnectorError`; iterate again to go on.
+
+A message's id is its `message_id` user property (Syncline's publishers set it to the call's
+idempotency key); MQTT has no broker id that survives a resend (the packet id is per connection), so
+a message without one gets `content_id(topic, payload)`, the same on every redelivery.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from connectors.messaging import Delivery
+from connectors.messaging import Delivery, content_id
 from connectors.mqtt.connector import MESSAGE_ID, MqttConnector
 from runtime.connector_api import ConnectorError
 
@@ -88,7 +92,7 @@ def _delivery(paho: Any, message: Any) -> Delivery:
     return Delivery(
         body=bytes(body),
         headers=headers,
-        message_id=message_id,
+        message_id=message_id or content_id(str(message.topic).encode(), bytes(body)),
         content_type=content_type if isinstance(content_type, str) else None,
         source=str(message.topic),
         delivery_count=None,  # MQTT only flags a resend (DUP), it does not count

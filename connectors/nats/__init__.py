@@ -17,11 +17,13 @@ CONNECTOR = ConnectorType(
     "stream acknowledged the message (output: stream, seq, duplicate). The call's idempotency key is the "
     "`Nats-Msg-Id` header, so JetStream stores a re-sent message once within the stream's duplicate window "
     "(2 minutes by default). A subject that no stream captures fails the call. The connection opens on first use "
-    "and again after the server or the network went away, with backoff (`reconnect`). Publish only: consuming "
-    "(a queue trigger) is not available yet.",
+    "and again after the server or the network went away, with backoff (`reconnect`). A `queue` trigger consumes "
+    "a subject through a durable pull consumer (the trigger's `group` is its durable name) on the stream that "
+    "captures it; a message's id is its `Nats-Msg-Id` header, or `<stream>:<stream sequence>` without one.",
     config_model=NatsConfig,
     operation_model=NatsOperation,
     create=create,
+    provides=frozenset({"messages"}),
 )
 
 __all__ = ["CONNECTOR", "NatsConfig", "NatsConnector", "NatsOperation", "create"]

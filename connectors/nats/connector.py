@@ -30,6 +30,8 @@ from runtime.connector_api import CallRequest, CallResult, ConnectorContext, Con
 if TYPE_CHECKING:
     from nats.aio.client import Client
 
+    from connectors.nats.consumer import NatsConsumer
+
 MSG_ID = "Nats-Msg-Id"
 T = TypeVar("T")
 
@@ -133,6 +135,14 @@ class NatsConnector:
 
     async def aclose(self) -> None:
         await self.link.aclose()
+
+    def consumer(self, subject: str, *, group: str | None, prefetch: int) -> NatsConsumer:
+        """Messages of `subject` through the durable pull consumer `group` on the stream that captures
+        the subject, at most `prefetch` unacknowledged (`Consumable`)."""
+        from connectors.nats.consumer import NatsConsumer
+
+        durable = group or "syncline_" + "".join(c if c.isalnum() or c in "-_" else "_" for c in subject)
+        return NatsConsumer(self, None, durable, subject=subject, batch=prefetch, max_ack_pending=prefetch)
 
     # --- calls ------------------------------------------------------------------------------------
 

@@ -1,12 +1,16 @@
 """`NatsConsumer`: takes messages from a JetStream stream through a durable pull consumer.
 
-A plain library class, not wired to any trigger yet. It shares its connector's client, so
+`NatsConnector.consumer()` makes one for the `queue` trigger (stream None: the stream that captures
+the subject). It shares its connector's client, so
 credentials, TLS and reconnect backoff are the connection's. The durable consumer (created on first
 use, kept by the server) remembers what was acknowledged: a message is acknowledged only by
 `Delivery.ack()`; one not acknowledged within `ack_wait` (or `nack()`ed) is delivered again, with
 `delivery_count` from JetStream. `max_ack_pending` bounds the unacknowledged messages held.
 `nack(requeue=False)` terminates the message (never delivered again). A lost connection ends the
 iteration with a retriable `connect` `ConnectorError`; iterate again to go on.
+
+A message's id is its `Nats-Msg-Id` header (Syncline's publishers set it to the call's idempotency
+key), or `<stream>:<stream sequence>` without one: both are the same on every redelivery.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ class NatsConsumer:
     def __init__(
         self,
         connector: NatsConnector,
-        stream: str,
+        stream: str | None,
         durable: str,
         *,
         subject: str | None = None,
@@ -33,6 +37,8 @@ class NatsConsumer:
         max_ack_pending: int = 100,
         poll: float = 1.0,
     ) -> None:
+        if stream is None and not subject:
+            raise ValueError("give the stream, the subject, or both")
         if batch < 1 or max_ack_pending < batch:
             raise ValueError("batch must be at least 1 and at most max_ack_pending")
         self.connector = connector
@@ -51,9 +57,29 @@ class NatsConsumer:
         from nats.js.api import AckPolicy, ConsumerConfig
 
         errors = self.connector.errors
-        where = f"consume {self.stream}"
+        where = f"consume {self.stream or self.subject}"
         session = await self.connector.link.get()
         js = session.client.jetstream()
+        stream = self.stream
+        if stream is None:
+            try:
+                stream = await js.find_stream_name_by_subject(self.subject or "")
+            except nats.js.errors.NotFoundError:
+                raise errors.make(
+                    where,
+                    f"no JetStream stream captures subject {self.subject!r}",
+                    reason="config",
+                    error_class="fatal",
+                ) from None
+            except (nats.errors.Error, ConnectionError, OSError) as exc:
+                await self.connector.link.broken(session)
+                raise errors.make(
+                    where,
+                    "the connection to the server was lost",
+                    reason="connect",
+                    error_class="retriable",
+                    detail=exc,
+                ) from None
         config = ConsumerConfig(
             durable_name=self.durable,
             ack_policy=AckPolicy.EXPLICIT,
@@ -63,11 +89,11 @@ class NatsConsumer:
         )
         try:
             subscription = await js.pull_subscribe(
-                self.subject or "", durable=self.durable, stream=self.stream, config=config
+                self.subject or "", durable=self.durable, stream=stream, config=config
             )
         except nats.js.errors.NotFoundError:
             raise errors.make(
-                where, f"stream {self.stream!r} does not exist", reason="config", error_class="fatal"
+                where, f"stream {stream!r} does not exist", reason="config", error_class="fatal"
             ) from None
         except nats.js.errors.APIError as exc:
             raise errors.make(
@@ -86,7 +112,7 @@ class NatsConsumer:
                         raise ConnectionError("connection closed") from None
                     continue
                 for message in messages:
-                    yield _delivery(message, self.stream)
+                    yield _delivery(message, stream)
         except ConnectorError:
             raise
         except (nats.errors.ConnectionClosedError, nats.errors.Error, ConnectionError, OSError) as exc:
@@ -106,6 +132,12 @@ def _delivery(message: Any, stream: str) -> Delivery:
         count: int | None = int(message.metadata.num_delivered)
     except Exception:
         count = None
+    message_id = headers.get("Nats-Msg-Id")
+    if not message_id:
+        try:
+            message_id = f"{message.metadata.stream or stream}:{int(message.metadata.sequence.stream)}"
+        except Exception:
+            message_id = None
 
     async def ack() -> None:
         await message.ack()
@@ -119,7 +151,7 @@ def _delivery(message: Any, stream: str) -> Delivery:
     return Delivery(
         body=bytes(message.data),
         headers=headers,
-        message_id=headers.get("Nats-Msg-Id"),
+        message_id=message_id,
         content_type=headers.get("Content-Type"),
         source=message.subject or stream,
         delivery_count=count,

@@ -19,11 +19,14 @@ CONNECTOR = ConnectorType(
     "`dedupe` (default) one Lua script checks a key `<dedupe_prefix>:{<stream>}:<message id>` and only when it is "
     "absent runs the XADD and sets that key for `dedupe_window`, so a re-sent message is added once and the call "
     "returns the first entry's id (explicit stream ids cannot carry arbitrary keys: they must grow). The client "
-    "re-connects with backoff (`reconnect`) after the server or the network went away. Publish only: consuming "
-    "(a queue trigger) is not available yet.",
+    "re-connects with backoff (`reconnect`) after the server or the network went away. A `queue` trigger reads "
+    "a stream through a consumer group (the trigger's `group`, created from the stream's start), taking over "
+    "entries another consumer left unacknowledged for `claim_idle` (XAUTOCLAIM); a message's id is its "
+    "`message_id` field, or the entry id without one.",
     config_model=RedisStreamsConfig,
     operation_model=RedisStreamsOperation,
     create=create,
+    provides=frozenset({"messages"}),
 )
 
 __all__ = ["CONNECTOR", "RedisStreamsConfig", "RedisStreamsConnector", "RedisStreamsOperation", "create"]

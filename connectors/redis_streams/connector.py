@@ -41,6 +41,8 @@ from runtime.connector_api import CallRequest, CallResult, ConnectorContext, Con
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from connectors.redis_streams.consumer import RedisStreamsConsumer
+
 # KEYS[1] stream, KEYS[2] dedupe key; ARGV[1] window in ms, ARGV[2] maxlen or "", ARGV[3..] field, value...
 DEDUPE_XADD = """
 local seen = redis.call('GET', KEYS[2])
@@ -155,6 +157,15 @@ class RedisStreamsConnector:
 
     async def aclose(self) -> None:
         await self.link.aclose()
+
+    def consumer(self, subject: str, *, group: str | None, prefetch: int) -> RedisStreamsConsumer:
+        """Entries of the stream `subject` through the consumer group `group` (`Consumable`), `prefetch`
+        at a time; entries left unacknowledged for `claim_idle` are taken over."""
+        from connectors.redis_streams.consumer import RedisStreamsConsumer
+
+        return RedisStreamsConsumer(
+            self, subject, group or "syncline", batch=prefetch, claim_idle=self._config.claim_idle
+        )
 
     # --- calls ------------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """`RedisStreamsConsumer`: takes entries from a Redis stream through a consumer group.
 
-A plain library class, not wired to any trigger yet. It shares its connector's client, so
+`RedisStreamsConnector.consumer()` makes one for the `queue` trigger. It shares its connector's client, so
 credentials, TLS and reconnect backoff are the connection's. The group is created on first use
 (`XGROUP CREATE ... MKSTREAM`, from the stream's start). Each round first reclaims entries another
 consumer (or an earlier run of this one) took but did not acknowledge for `claim_idle` seconds
@@ -10,6 +10,9 @@ An entry is acknowledged only by `Delivery.ack()` (`XACK`); `nack()` leaves it p
 reclaimed once idle for `claim_idle`; `nack(requeue=False)` acknowledges it without processing.
 `delivery_count` is the group's count for reclaimed entries and 1 for new ones. A lost connection
 ends the iteration with a retriable `connect` `ConnectorError`; iterate again to go on.
+
+A message's id is its `message_id` field (Syncline's publishers set it to the call's idempotency
+key), or the entry id without one: both are the same on every redelivery.
 """
 
 from __future__ import annotations
@@ -135,7 +138,7 @@ class RedisStreamsConsumer:
         return Delivery(
             body=body if isinstance(body, bytes) else str(body).encode(),
             headers={str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
-            message_id=_text(message_id) if message_id is not None else None,
+            message_id=_text(message_id) if message_id else entry_id,
             content_type=_text(content_type) if content_type is not None else None,
             source=stream,
             delivery_count=count,

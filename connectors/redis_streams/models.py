@@ -31,6 +31,12 @@ class RedisStreamsConfig(BaseModel):
         default_factory=ReconnectOptions,
         description="Backoff between connection attempts after the server or the network went away.",
     )
+    claim_idle: Duration = Field(
+        60.0,
+        description="Consuming (a `queue` trigger): an entry another consumer of the group took but did not "
+        "acknowledge for this long is taken over (XAUTOCLAIM), e.g. after that consumer's node died.",
+        examples=["1m"],
+    )
     dedupe_window: Duration = Field(
         7 * 86400.0,
         gt=0,

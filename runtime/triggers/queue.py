@@ -1,0 +1,290 @@
+"""`trigger: {queue: ...}`: consume a broker's messages; each message becomes one run.
+
+The connection's live connector must be consumable (`runtime.connector_api.Consumable`; its connector
+type provides `messages`: the `amqp`, `nats`, `redis_streams` and `mqtt` connectors). The source
+takes messages in small batches (what the broker already delivered, up to `prefetch`) and for each:
+
+- decodes the body (`format: json` or `text`); a body that does not parse goes to the dead letters
+  with the reason `unparseable` and is acknowledged;
+- a message delivered more than `max_redeliveries` times after its first delivery (the broker's
+  delivery count, or the times this source saw its batch fail) goes to the dead letters with the
+  reason `poison` and is acknowledged: it never loops;
+- the rest are accepted in arrival order (`SourceContext.accept`: one run per message id, committed
+  in one transaction) and acknowledged only after that returned. A crash before the ack means the
+  broker delivers the message again, with the same id, which names the run already committed: no
+  second run. The flow's `idempotency_key`, when given, is the identity instead of the message id.
+
+Before a batch it waits while the node's backlog is over `service.max_backlog` (`ready()`), so the
+broker, not the node's memory, holds what is not taken yet (at most `prefetch` sit unacknowledged).
+A lost connection ends the consumer's iteration with a retriable `ConnectorError`: the source logs
+it, waits (0.5 s doubling to 30 s) and consumes again; unacknowledged messages come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Literal
+
+from pydantic import Field
+
+from runtime.connector_api import ConnectorError, Consumable, InboundMessage, MessageConsumer
+from runtime.expr import loads
+from runtime.source_api import SourceContext, SourceError, SourceEvent, TriggerType
+from runtime.spec.common import Model, Template
+
+RECONNECT_FIRST, RECONNECT_MAX = 0.5, 30.0
+FAILED_KEYS_KEPT = 10_000  # message ids whose batch failed, for the redelivery count of brokers without one
+
+
+class QueueSpec(Model):
+    """Consume messages from a broker connection; each message becomes one run."""
+
+    connection: str = Field(description="The broker connection.", examples=["events"])
+    subject: str = Field(
+        description="Queue (amqp), subject (nats), stream (redis_streams) or topic filter (mqtt).",
+        examples=["crm.opportunity.closed"],
+    )
+    group: str | None = Field(
+        None,
+        description="Consumer group (redis_streams), durable consumer name (nats) or shared-subscription "
+        "group (mqtt); default `syncline-<flow>`. Not used by amqp (a queue's consumers share it).",
+        examples=["syncline-shipments"],
+    )
+    idempotency_key: Template | None = Field(
+        None,
+        description="Identity of a message (default: its message id); a message whose identity was seen is "
+        "not run again.",
+        examples=["{{ input.shipment_id }}"],
+    )
+    ordering_key: Template | None = Field(
+        None,
+        description="Runs with the same key execute one at a time, in arrival order.",
+        examples=["{{ input.order_id }}"],
+    )
+    prefetch: int = Field(
+        32, ge=1, le=10_000, description="Most messages taken but not yet acknowledged (the batch size)."
+    )
+    max_redeliveries: int = Field(
+        5,
+        ge=0,
+        description="A message delivered more often than this after its first delivery goes to the dead "
+        "letters (reason `poison`) and is acknowledged.",
+    )
+    format: Literal["json", "text"] = Field(
+        "json",
+        description="How the body becomes the run's input: `json` (unparseable: dead letter `unparseable`) "
+        "or `text` (UTF-8).",
+    )
+
+
+class QueueTrigger(Model):
+    queue: QueueSpec
+
+
+def _explain(spec: QueueSpec) -> dict[str, Any]:
+    return {
+        "connection": spec.connection,
+        "subject": spec.subject,
+        "group": spec.group or "syncline-<flow>",
+        "identity": spec.idempotency_key or "the message id",
+        "ordering": spec.ordering_key or "none",
+        "prefetch": spec.prefetch,
+        "poison": f"more than {spec.max_redeliveries} redeliveries, or a body that is not {spec.format}",
+        "acknowledged": "after the run is committed",
+    }
+
+
+def default_group(flow: str) -> str:
+    """The consumer group of a flow that names none: `syncline-<flow>` (letters, digits, - and _)."""
+    return "syncline-" + re.sub(r"[^A-Za-z0-9_-]", "_", flow)
+
+
+class _End:
+    """What the reader hands over when the consumer's iteration ended (`error` None: it just ended)."""
+
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
+
+
+class QueueSource:
+    """The source of one flow's queue trigger."""
+
+    def __init__(self, spec: QueueSpec) -> None:
+        self.spec = spec
+        self.failed: OrderedDict[str, int] = OrderedDict()  # message id -> batches of it that failed
+        self.batches = 0  # batches accepted (tests)
+        self.consumer: MessageConsumer | None = None
+
+    async def run(self, ctx: SourceContext) -> None:
+        spec = self.spec
+        connector = await ctx.connector()
+        if not isinstance(connector, Consumable):
+            raise SourceError(f"connection {spec.connection!r} cannot be consumed from (its connector has no consumer)")
+        consumer = connector.consumer(spec.subject, group=spec.group or default_group(ctx.flow), prefetch=spec.prefetch)
+        self.consumer = consumer
+        failures = 0
+        while True:
+            took = self.batches
+            try:
+                await self.consume(ctx, consumer)
+                error: ConnectorError | None = None
+            except ConnectorError as exc:
+                if not exc.retriable:
+                    raise
+                error = exc
+            failures = 1 if self.batches > took else failures + 1
+            delay = min(RECONNECT_FIRST * 2 ** (failures - 1), RECONNECT_MAX)
+            what = ctx.redact(str(error)) if error is not None else "the consumer stopped"
+            ctx.count("reconnects")
+            ctx.log.warning("queue %s: %s; consuming again in %.1fs", ctx.flow, what, delay)
+            await ctx.clock.sleep(delay)
+
+    async def consume(self, ctx: SourceContext, consumer: MessageConsumer) -> None:
+        """Take messages until the consumer's iteration ends (its error is raised)."""
+        buffer: asyncio.Queue[InboundMessage | _End] = asyncio.Queue(maxsize=self.spec.prefetch)
+        reader = asyncio.create_task(self._read(consumer.messages(), buffer), name=f"queue reader {ctx.flow}")
+        try:
+            while True:
+                first = await buffer.get()
+                await ctx.ready()  # backpressure: while the node is too busy, the broker keeps the messages
+                batch: list[InboundMessage] = []
+                end: _End | None = None
+                item: InboundMessage | _End = first
+                while True:
+                    if isinstance(item, _End):
+                        end = item
+                        break
+                    batch.append(item)
+                    if len(batch) >= self.spec.prefetch or buffer.empty():
+                        break
+                    item = buffer.get_nowait()
+                if batch:
+                    ctx.progressed()
+                    await self.take(ctx, batch)
+                if end is not None:
+                    if end.error is not None:
+                        raise end.error
+                    return
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+
+    @staticmethod
+    async def _read(messages: AsyncIterator[InboundMessage], buffer: asyncio.Queue[InboundMessage | _End]) -> None:
+        try:
+            async for message in messages:
+                await buffer.put(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await buffer.put(_End(exc))
+            return
+        finally:
+            close = getattr(messages, "aclose", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
+        await buffer.put(_End(None))
+
+    async def take(self, ctx: SourceContext, batch: Sequence[InboundMessage]) -> None:
+        """One batch: poison and unparseable messages to the dead letters, the rest accepted in
+        arrival order; every message acknowledged only after what became of it is committed."""
+        spec = self.spec
+        runnable: list[tuple[InboundMessage, SourceEvent]] = []
+        for message in batch:
+            event = self.event(message)
+            redeliveries = self.redeliveries(message)
+            if redeliveries > spec.max_redeliveries:
+                await ctx.dead_letter(
+                    event, "poison", f"delivered {redeliveries + 1} times (max_redeliveries {spec.max_redeliveries})"
+                )
+                await self._settle(message, poison=True)
+                self.failed.pop(str(event.key), None)
+                continue
+            try:
+                event.payload = self.decode(message)
+            except ValueError as exc:
+                event.payload = message.body.decode("utf-8", "replace")
+                await ctx.dead_letter(event, "unparseable", f"the body is not {spec.format}: {exc}")
+                await self._settle(message)
+                continue
+            runnable.append((message, event))
+        if not runnable:
+            return
+        try:
+            await ctx.accept([event for _message, event in runnable])
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            for _message, event in runnable:  # counted as a delivery that failed: the broker may not count
+                key = str(event.key)
+                self.failed[key] = self.failed.get(key, 0) + 1
+                self.failed.move_to_end(key)
+            while len(self.failed) > FAILED_KEYS_KEPT:
+                self.failed.popitem(last=False)
+            raise
+        self.batches += 1
+        for message, event in runnable:
+            await self._settle(message)
+            self.failed.pop(str(event.key), None)
+        ctx.count("messages", len(runnable))
+
+    def event(self, message: InboundMessage) -> SourceEvent:
+        """The event of a message (payload filled in by `decode`), keyed by its message id."""
+        return SourceEvent(
+            payload=None,
+            key=message.message_id,
+            headers=dict(message.headers),
+            meta={
+                "message_id": message.message_id,
+                "subject": message.source,
+                "delivery_count": message.delivery_count,
+            },
+        )
+
+    def redeliveries(self, message: InboundMessage) -> int:
+        """Deliveries after the first: the broker's count, or the batches of it this source saw fail."""
+        counted = (message.delivery_count - 1) if message.delivery_count else 0
+        return max(counted, self.failed.get(str(message.message_id), 0))
+
+    def decode(self, message: InboundMessage) -> Any:
+        if self.spec.format == "text":
+            return message.body.decode("utf-8")  # UnicodeDecodeError is a ValueError
+        return loads(message.body)
+
+    async def _settle(self, message: InboundMessage, *, poison: bool = False) -> None:
+        """Acknowledge a message whose fate is committed. A poison message is settled with
+        `nack(requeue=False)`: to the broker's own dead-letter exchange where one is configured (and
+        dropped elsewhere). A failure is a lost connection: the redelivery names the same run."""
+        try:
+            if poison:
+                await message.nack(requeue=False)
+            else:
+                await message.ack()
+        except Exception as exc:
+            raise ConnectorError(
+                f"{self.spec.connection}: acknowledging a message failed: {exc}",
+                reason="connect",
+                error_class="retriable",
+            ) from None
+
+
+TRIGGER = TriggerType(
+    key="queue",
+    model=QueueSpec,
+    wrapper=QueueTrigger,
+    description="Messages consumed from a broker connection (RabbitMQ, NATS JetStream, Redis Streams, MQTT); "
+    "each message becomes one run, acknowledged once the run is committed.",
+    source=QueueSource,
+    connection_field="connection",
+    needs="messages",
+    idempotency_field="idempotency_key",
+    ordering_field="ordering_key",
+    explain=_explain,
+    order=40,
+)
