@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -130,3 +131,21 @@ async def run_until(src: FileSource, ctx: FakeContext, done: Any, timeout: float
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+class DropOrigin:
+    """Drops files with new content into a folder, for the source conformance kit (runtime/testing)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.count = 0
+
+    async def put(self, count: int) -> list[str]:
+        keys = []
+        for _ in range(count):
+            self.count += 1
+            body = f"id,amount\n{self.count},{self.count}.00\n".encode()
+            (self.folder / f"drop-{self.count}.csv.part").write_bytes(body)
+            (self.folder / f"drop-{self.count}.csv.part").rename(self.folder / f"drop-{self.count}.csv")
+            keys.append(hashlib.sha256(body).hexdigest())
+        return keys

@@ -11,8 +11,10 @@ import pytest
 from pydantic import ValidationError
 
 from runtime.clock import FakeClock
+from runtime.testing.source_kit import check_source
+from runtime.trigger_registry import default_trigger_registry
 from runtime.triggers.file import FileSpec
-from tests.triggers.file_harness import Crash, FakeContext, Journal, local_connector, scan, source
+from tests.triggers.file_harness import Crash, DropOrigin, FakeContext, Journal, local_connector, scan, source
 
 
 def _ctx(folder: Path, journal: Journal | None = None, clock: FakeClock | None = None) -> FakeContext:
@@ -259,3 +261,13 @@ async def test_crash_after_the_last_batch_only_moves_the_file(tmp_path: Path) ->
     await scan(source(per="record", batch=5), _ctx(tmp_path, journal))
     assert journal.commits == commits and len(journal.runs) == 10
     assert (tmp_path / "done" / "r.ndjson").exists()
+
+
+async def test_the_file_source_keeps_the_source_contract(tmp_path: Path) -> None:
+    spec = FileSpec.model_validate({"connection": "drop", "pattern": "*.csv", "every": "1s", "stable_for": "0s"})
+    ctx = await check_source(
+        default_trigger_registry().get("file"), spec, DropOrigin(tmp_path), connector=local_connector(tmp_path)
+    )
+    assert len(ctx.accepted) == 7 and ctx.progress > 0
+    # the last file may still wait for its move (the kit stops the source right after its commit)
+    assert len(list((tmp_path / "done").iterdir())) + len(list(tmp_path.glob("*.csv"))) == 7
