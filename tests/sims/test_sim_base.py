@@ -60,3 +60,12 @@ def test_simulators_are_found_by_module_name() -> None:
     assert "base" not in sims.available()
     for name in sims.available():
         assert issubclass(sims.load(name), VendorSim)
+
+
+def test_every_simulator_starts_and_shows_its_state() -> None:
+    from runtime.demo import sims
+
+    for name in sims.available():
+        with sims.load(name)() as sim:
+            answer = httpx.get(sim.url + "/_sim/state")
+            assert answer.status_code == 200 and answer.json()["name"] == name, name
