@@ -255,7 +255,7 @@ class Console:
     async def overview(self, request: Request, session: auth.Session) -> Response:
         service = self.service
         now = service.clock.time()
-        counts = await overview_counts(service.store, service.plan.flows, now)
+        flows = await overview_counts(service.store, service.plan.flows, now)
         depth = await service.store.dead_letter_depth()
         queue = await service.store.queue_stats(now=now)
         lags = trigger_lags(service.metrics)
@@ -267,15 +267,13 @@ class Console:
                 "failspark": sparkline(c.failed_per_hour, f"failed and dead-lettered runs of {c.flow} per hour"),
                 "dead_letters": depth.get(c.flow, 0),
             }
-            for c in counts.flows
+            for c in flows
         ]
         return self.render(
             "overview.j2",
             request,
             session,
             rows=rows,
-            counted=counts.counted,
-            capped=counts.capped,
             queue=queue,
             depth=sum(depth.values()),
         )

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from runtime.expr import dumps
-from runtime.store.base import RunFilter, RunRecord, Store
+from runtime.store.base import RunFilter, Store
 
 HOUR = 3600.0
 DAY = 24 * HOUR
-PAGE = 1000  # runs read per query while counting the last day
-MAX_COUNTED = 20_000  # the overview counts at most this many of the last day's runs (newest first)
 
 # the overview's columns: label → the run statuses counted in it
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -42,13 +40,6 @@ class FlowCounts:
     failed_per_hour: list[int] = field(default_factory=lambda: [0] * 24)
 
 
-@dataclass
-class Overview:
-    flows: list[FlowCounts]
-    counted: int  # runs read
-    capped: bool  # True when the day held more than MAX_COUNTED runs
-
-
 def column_of(status: str) -> str | None:
     for column, statuses in COLUMNS.items():
         if status in statuses:
@@ -56,41 +47,28 @@ def column_of(status: str) -> str | None:
     return None
 
 
-async def overview_counts(store: Store, flows: Iterable[str], now: float) -> Overview:
-    """Count the runs accepted over the last day (newest first, keyset pages of `PAGE`)."""
+async def overview_counts(store: Store, flows: Iterable[str], now: float) -> list[FlowCounts]:
+    """Per flow, the runs accepted over the last day, counted by the store per hour."""
     counts = {name: FlowCounts(name) for name in flows}
-    before: int | None = None
-    counted = 0
-    capped = False
-    while True:
-        page = await store.list_runs(RunFilter(since=now - DAY, limit=PAGE, before_seq=before))
-        add_runs(counts, page, now)
-        counted += len(page)
-        if len(page) < PAGE:
-            break
-        if counted >= MAX_COUNTED:
-            capped = True
-            break
-        before = page[-1].seq
-    return Overview(sorted(counts.values(), key=lambda c: c.flow), counted, capped)
+    add_counts(counts, await store.run_counts(since=now - DAY, bucket=HOUR))
+    return sorted(counts.values(), key=lambda c: c.flow)
 
 
-def add_runs(counts: dict[str, FlowCounts], runs: Sequence[RunRecord], now: float) -> None:
-    for run in runs:
-        entry = counts.get(run.flow)
+def add_counts(counts: dict[str, FlowCounts], found: Mapping[tuple[str, str, int], int]) -> None:
+    """Add `Store.run_counts` (hour 0 the oldest of the day, 23 the last hour) to `counts`."""
+    for (flow, status, hour), number in found.items():
+        entry = counts.get(flow)
         if entry is None:
-            entry = counts[run.flow] = FlowCounts(run.flow)
-        column = column_of(run.status)
-        age = now - run.created_at
-        if column is None or age >= DAY:
+            entry = counts[flow] = FlowCounts(flow)
+        column = column_of(status)
+        if column is None or not 0 <= hour < 24:
             continue
-        entry.day[column] += 1
-        if age < HOUR:
-            entry.hour[column] += 1
-        slot = 23 - min(int(max(age, 0.0) // HOUR), 23)
-        entry.per_hour[slot] += 1
+        entry.day[column] += number
+        entry.per_hour[hour] += number
+        if hour == 23:
+            entry.hour[column] += number
         if column in ("failed", "dead-lettered"):
-            entry.failed_per_hour[slot] += 1
+            entry.failed_per_hour[hour] += number
 
 
 # ------------------------------------------------------------------------------------------ runs

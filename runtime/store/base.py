@@ -408,3 +408,8 @@ class Store(Protocol):
 
     async def dead_letter_depth(self) -> dict[str, int]:
         """flow → dead letters not replayed yet, for /metrics."""
+
+    async def run_counts(self, *, since: float, bucket: float) -> dict[tuple[str, str, int], int]:
+        """(flow, status, n) → how many runs accepted at or after `since` are in `status`, where n is
+        the bucket of their `created_at`: `int((created_at - since) // bucket)` (the console's
+        overview: runs per flow and hour of the last day). Counted by the database."""

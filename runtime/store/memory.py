@@ -442,3 +442,12 @@ class MemoryStore:
                 if row["replayed_at"] is None:
                     depth[row["flow"]] = depth.get(row["flow"], 0) + 1
         return depth
+
+    async def run_counts(self, *, since: float, bucket: float) -> dict[tuple[str, str, int], int]:
+        counts: dict[tuple[str, str, int], int] = {}
+        with self._locked():
+            for row in self._runs.values():
+                if row["created_at"] >= since:
+                    key = (row["flow"], row["status"], int((row["created_at"] - since) // bucket))
+                    counts[key] = counts.get(key, 0) + 1
+        return counts

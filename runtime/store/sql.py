@@ -43,8 +43,10 @@ from sqlalchemy import (
     Connection,
     Engine,
     Executable,
+    Integer,
     bindparam,
     case,
+    cast,
     create_engine,
     delete,
     event,
@@ -1234,3 +1236,16 @@ class SqlStore:
             .group_by(dead_letters.c.flow)
         )
         return await self._read(lambda conn: {f: int(n) for f, n in conn.execute(query)})
+
+    async def run_counts(self, *, since: float, bucket: float) -> dict[tuple[str, str, int], int]:
+        # created_at >= since, so the quotient is not negative: SQLite's CAST truncates it (= floor),
+        # PostgreSQL's rounds, so it is floored first there
+        quotient = (runs.c.created_at - bindparam("b_since")) / bindparam("b_bucket")
+        slot = cast(func.floor(quotient) if self.dialect == "postgresql" else quotient, Integer)
+        query = (
+            select(runs.c.flow, runs.c.status, slot, func.count())
+            .where(runs.c.created_at >= bindparam("b_since"))
+            .group_by(runs.c.flow, runs.c.status, slot)
+        )
+        params = {"b_since": since, "b_bucket": bucket}
+        return await self._read(lambda conn: {(f, s, int(b)): int(n) for f, s, b, n in conn.execute(query, params)})

@@ -11,9 +11,8 @@ from runtime.console.svg import sparkline
 from runtime.console.views import (
     DAY,
     HOUR,
-    FlowCounts,
-    add_runs,
     lineage,
+    overview_counts,
     reconciliations,
     seq_before,
     timeline,
@@ -50,18 +49,23 @@ async def test_no_keyset_start_when_until_is_recent(store: MemoryStore) -> None:
     assert await seq_before(empty, 5.0) is None
 
 
-def test_overview_counts_by_column_hour_and_day() -> None:
-    class Run:
-        def __init__(self, flow: str, status: str, age: float) -> None:
-            self.flow, self.status, self.created_at = flow, status, 10 * DAY - age
-
-    counts: dict[str, FlowCounts] = {}
-    runs = [Run("a", "succeeded", 10), Run("a", "dead_lettered", 2 * HOUR), Run("a", "held", 30), Run("b", "failed", 5)]
-    runs.append(Run("a", "succeeded", DAY + 1))  # older than a day: not counted
-    add_runs(counts, runs, 10 * DAY)  # type: ignore[arg-type]
+async def test_overview_counts_by_column_hour_and_day() -> None:
+    store = MemoryStore()
+    await store.open()
+    now = 10 * DAY
+    for flow, status, age in [
+        ("a", "succeeded", 10),
+        ("a", "dead_lettered", 2 * HOUR + 60),
+        ("a", "held", 30),
+        ("b", "failed", 5),
+        ("a", "succeeded", DAY + 1),  # older than a day: not counted
+    ]:
+        await store.create_run(NewRun(flow=flow, input={}, status=status), now=now - age)  # type: ignore[arg-type]
+    counts = {c.flow: c for c in await overview_counts(store, ["a", "b", "c"], now)}
     assert counts["a"].hour == {"succeeded": 1, "failed": 0, "dead-lettered": 0, "held": 1, "waiting": 0}
     assert counts["a"].day["dead-lettered"] == 1 and counts["a"].per_hour[-1] == 2 and counts["a"].per_hour[-3] == 1
     assert counts["a"].failed_per_hour[-3] == 1 and counts["b"].hour["failed"] == 1
+    assert counts["c"].day == dict.fromkeys(counts["c"].day, 0)
 
 
 def test_timeline_places_steps_on_one_axis() -> None:

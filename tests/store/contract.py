@@ -730,6 +730,29 @@ class StoreContract:
         assert await store.dead_letter_depth() == {"orders": 1, "invoices": 1}
 
     @async_test
+    async def test_run_counts_by_flow_status_and_time_bucket(self, store: Store) -> None:
+        assert await store.run_counts(since=T0, bucket=3600) == {}
+        await store.create_run(run(), now=T0 - 1)  # before the window
+        for offset, flow, status in [
+            (0, "orders", "queued"),
+            (10, "orders", "queued"),
+            (3599.5, "orders", "held"),
+            (3600, "orders", "queued"),
+            (7300, "invoices", "queued"),
+        ]:
+            await store.create_run(run(flow, status=status), now=T0 + offset)
+        assert await store.run_counts(since=T0, bucket=3600) == {
+            ("orders", "queued", 0): 2,
+            ("orders", "held", 0): 1,
+            ("orders", "queued", 1): 1,
+            ("invoices", "queued", 2): 1,
+        }
+        assert await store.run_counts(since=T0 + 3600, bucket=60) == {
+            ("orders", "queued", 0): 1,
+            ("invoices", "queued", 61): 1,
+        }
+
+    @async_test
     async def test_decimals_and_nested_values_round_trip(self, store: Store) -> None:
         made = (
             await store.create_run(
