@@ -143,7 +143,7 @@ def test_the_demo_prints_the_console_url_and_a_token_to_sign_in_with() -> None:
 
 
 def test_trigger_lags_come_from_the_nodes_gauges() -> None:
-    from runtime.console.routes import trigger_lags
+    from runtime.console.pages import trigger_lags
     from runtime.service.metrics import Metrics
 
     metrics = Metrics()
