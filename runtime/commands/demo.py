@@ -40,6 +40,30 @@ SAMPLE_ORDERS = [
 ]
 
 
+STATEMENT_HEADER = "booking_date;reference;payer;remittance;amount;currency\n"
+STATEMENT_LINES = [
+    ("{day}", "BNK-{stamp}-0001", "Acme GmbH", "INV-100 Subscription", "1.250,10", "EUR"),
+    ("{day}", "BNK-{stamp}-0002", "Globex", "INV-101 Usage", "0,30", "EUR"),
+    ("{day}", "BNK-{stamp}-0003", "House Bank", "Account fee", "-4,90", "EUR"),
+]
+
+
+def drop_statement(project: Path) -> Path:
+    """Drop today's sample bank statement into the bundled `bank_drop` folder, the way a legacy
+    export does (written under a temporary name, then renamed), unless BANK_DROP_DIR points elsewhere."""
+    folder = Path(os.environ.get("BANK_DROP_DIR") or project / ".syncline" / "bank-statements")
+    if not folder.is_absolute():
+        folder = project / folder
+    folder.mkdir(parents=True, exist_ok=True)
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    rows = [";".join(v.format(day=day, stamp=day.replace("-", "")) for v in line) + "\n" for line in STATEMENT_LINES]
+    target = folder / f"statement-{day}.csv"
+    temporary = target.with_name(target.name + ".part")
+    temporary.write_text(STATEMENT_HEADER + "".join(rows), encoding="utf-8")
+    temporary.rename(target)
+    return target
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("demo", help="serve the bundled project with simulated CRM, billing and ERP systems")
     add_options(p)
@@ -105,6 +129,11 @@ Post a signed order yourself:
 Read a run with its steps (use the run_id the webhook answered):
   curl -s -H 'Authorization: Bearer {DEMO_TOKEN}' http://127.0.0.1:{port}/api/v1/runs/{ids[0] if ids else "RUN_ID"}
 
+A bank statement CSV was dropped into .syncline/bank-statements/: its two credit lines become
+incoming payments in the ERP (flow bank-statement-to-erp), the fee line is filtered, the file moves
+to done/. Drop another statement-*.csv there to see it taken; the same content again is skipped.
+  curl -s -H 'Authorization: Bearer {DEMO_TOKEN}' 'http://127.0.0.1:{port}/api/v1/runs?flow=bank-statement-to-erp'
+
 More: /api/v1/runs?flow=webshop-order-to-erp   /api/v1/dead-letters   /metrics   /api/v1/openapi.json
 """
 
@@ -128,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
     configure("warning" if args.log_level == "info" else args.log_level, redact=service.redact_text)
     print("simulated systems: " + ", ".join(f"{n} {s.url}" for n, s in sims.servers.items()), flush=True)
     if not args.no_traffic:
+        drop_statement(project)
         threading.Thread(target=_send_samples, args=(args.port,), daemon=True).start()
     else:
         print(_next_steps(args.port, []), flush=True)

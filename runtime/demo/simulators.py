@@ -278,11 +278,23 @@ class Erp(_System):
 
         return await self.write(request, make)
 
+    async def payment(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return _json({"error": "unauthorised"}, 401)
+
+        async def make(body: Any) -> Response:
+            number = self.next_id("PAY")
+            self.state.records[number] = {**(body or {}), "id": number}
+            return _json({"id": number}, 201)
+
+        return await self.write(request, make)
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
                 *self.routes(),
                 Route("/oauth/token", self.token, methods=["POST"]),
+                Route("/incoming-payments", self.payment, methods=["POST"]),
                 Route("/customers", self.customers, methods=["GET"]),
                 Route("/customers/{no}", self.upsert_customer, methods=["PUT"]),
                 Route("/sales-orders", self.sales_order, methods=["POST"]),
