@@ -6,11 +6,12 @@ import re
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 
-_DELTA = re.compile(r"[0-9]+")
+_DELTA = re.compile(r"[0-9]+(\.[0-9]+)?")  # RFC 9110 says an integer; Shopify sends `2.0`
 
 
 def parse_retry_after(value: str | None, *, now: float, cap: float) -> float | None:
     """Seconds to wait per a `Retry-After` value, between 0 and `cap`; None when absent or unparsable.
+    Delta-seconds may have a fraction (`2.0`, as Shopify sends it).
 
     `now` is the current Unix time, used for the HTTP-date form (`Wed, 21 Oct 2015 07:28:00 GMT`).
     """
@@ -20,7 +21,7 @@ def parse_retry_after(value: str | None, *, now: float, cap: float) -> float | N
     if not text:
         return None
     if _DELTA.fullmatch(text):
-        seconds = float(int(text)) if len(text) <= 15 else cap
+        seconds = float(text) if len(text) <= 15 else cap
     else:
         try:
             when = parsedate_to_datetime(text)

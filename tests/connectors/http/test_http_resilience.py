@@ -198,7 +198,7 @@ NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC).timestamp()
         ("Mon, 01 Mar 2027 12:00:00 GMT", 300),
         ("-5", None),
         ("soon", None),
-        ("1.5", None),
+        ("1.5", 1.5),  # Shopify sends `Retry-After: 2.0`
         ("", None),
         (None, None),
     ],
