@@ -130,6 +130,8 @@ def account_values(preset: Preset, given: dict[str, Any]) -> tuple[dict[str, Any
             values[name] = setting.default
         else:
             missing.append(name)
+    # a default may use another account value (`base_url: https://${shop}.myshopify.com`)
+    values = {name: substitute(value, values) for name, value in values.items()}
     return values, unknown, missing
 
 

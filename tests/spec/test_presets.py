@@ -75,6 +75,12 @@ operations:
     assert "create_customer" in model.operations
 
 
+def test_an_account_default_may_use_another_account_value() -> None:
+    parsed, diags = parse("kind: Connection\nname: shop\npreset: shopify\naccount: {shop: acme}\n")
+    assert diags == [] and parsed is not None
+    assert parsed.model.config.base_url == "https://acme.myshopify.com/admin/api/2024-07"
+
+
 def test_merge_rules() -> None:
     base: dict[str, Any] = {"a": {"b": 1, "c": [1, 2]}, "auth": {"type": "x", "k": 1}, "gone": 1}
     patch: dict[str, Any] = {"a": {"c": [3]}, "auth": {"type": "y", "j": 2}, "gone": None}
