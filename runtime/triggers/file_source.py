@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from runtime.connector_api import Folder, FolderEntry, HasFolder
+from runtime.connector_api import ConnectorError, Folder, FolderEntry, HasFolder
 from runtime.source_api import SourceContext, SourceError, SourceEvent
 from runtime.spec.common import parse_duration
 from runtime.triggers.file_records import (
@@ -124,7 +124,16 @@ class FileSource:
             ready.sort(key=lambda e: e.name != cursor.get("file"))
         for entry in ready:
             await ctx.ready()
-            await self.take(ctx, folder, entry)
+            try:
+                await self.take(ctx, folder, entry)
+            except ConnectorError as exc:
+                if exc.retriable:
+                    raise  # the folder went away: the whole scan is tried again
+                # this file cannot be read or moved (permissions, a folder in its way): the others go on
+                ctx.count("file_errors")
+                name = ctx.redact(entry.name)
+                ctx.log.warning("file source of %s: %s skipped: %s", ctx.flow, name, ctx.redact(str(exc)))
+                continue
             self._seen.pop(entry.name, None)
         return max(wait, MIN_WAIT)
 

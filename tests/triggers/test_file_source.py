@@ -4,6 +4,7 @@ failed files with a reason, per-record batches and resuming after a crash mid-fi
 from __future__ import annotations
 
 import hashlib
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from runtime.clock import FakeClock
+from runtime.connector_api import ConnectorError
 from runtime.testing.source_kit import check_source
 from runtime.trigger_registry import default_trigger_registry
 from runtime.triggers.file import FileSpec
@@ -153,8 +155,6 @@ async def test_duplicates_processed_when_configured(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("id\n1\n")
     await scan(src, ctx)
     (tmp_path / "a.csv").write_text("id\n1\n")
-    import os
-
     os.utime(tmp_path / "a.csv", (1_700_000_000, 1_700_000_000))
     await scan(src, ctx)
     assert len(ctx.journal.runs) == 2
@@ -271,3 +271,23 @@ async def test_the_file_source_keeps_the_source_contract(tmp_path: Path) -> None
     assert len(ctx.accepted) == 7 and ctx.progress > 0
     # the last file may still wait for its move (the kit stops the source right after its commit)
     assert len(list((tmp_path / "done").iterdir())) + len(list(tmp_path.glob("*.csv"))) == 7
+
+
+async def test_an_unreadable_file_does_not_block_the_others(tmp_path: Path) -> None:
+    locked = tmp_path / "a-locked.csv"
+    locked.write_text("id\n1\n")
+    os.utime(locked, (1_700_000_000, 1_700_000_000))  # the oldest: taken first
+    (tmp_path / "b.csv").write_text("id\n2\n")
+    ctx = _ctx(tmp_path)
+    folder = (await ctx.connector()).folder()
+    read = folder.read
+
+    def refusing_read(name: str, *, offset: int = 0):  # type: ignore[no-untyped-def]
+        if name == "a-locked.csv":
+            raise ConnectorError("drop: permission denied", reason="status", error_class="fatal")
+        return read(name, offset=offset)
+
+    folder.read = refusing_read  # type: ignore[method-assign]
+    await source().scan(ctx, folder)
+    assert [p["file"]["name"] for p in ctx.journal.runs.values()] == ["b.csv"]
+    assert ctx.counts["file_errors"] == 1 and locked.exists()
