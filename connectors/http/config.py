@@ -448,7 +448,7 @@ class HttpConfig(_Model):
         None,
         description="Where the system's answers carry its error code and message (carried into dead letters), "
         "and when a 2xx answer is an error (Zuora's `success: false`). An operation's `errors` replaces it.",
-        examples=[{"when": "$.success", "code": "$.reasons[0].code", "message": "$.reasons[0].message"}],
+        examples=[{"flag": "$.success", "code": "$.reasons[0].code", "message": "$.reasons[0].message"}],
     )
 
 
@@ -646,7 +646,7 @@ class HttpOperation(OperationSpec):
     errors: ErrorBody | None = Field(
         None,
         description="Replaces the connection's `errors` for this operation.",
-        examples=[{"when": "$.Success", "code": "$.Errors[0].Code", "message": "$.Errors[0].Message"}],
+        examples=[{"flag": "$.Success", "code": "$.Errors[0].Code", "message": "$.Errors[0].Message"}],
     )
 
     @model_validator(mode="after")

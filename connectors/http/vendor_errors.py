@@ -36,15 +36,15 @@ class ErrorBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    when: str | None = Field(
+    flag: str | None = Field(
         None,
-        description="Body path of a value that marks a 2xx answer as failed when it equals `equals` "
+        description="Body path of a flag that marks a 2xx answer as failed when it equals `equals` "
         "(Zuora: `$.success`). Unset: only unexpected statuses are errors.",
         examples=["$.success", "$.Success"],
     )
     equals: Any = Field(
         False,
-        description="The value at `when` that means the call failed (default false).",
+        description="The value at `flag` that means the call failed (default false).",
         examples=[False, "error"],
     )
     code: Paths = Field(
@@ -65,9 +65,9 @@ class ErrorBody(BaseModel):
         examples=[[r"\d{6}(50|60|70)"]],
     )
 
-    @field_validator("when")
+    @field_validator("flag")
     @classmethod
-    def _when(cls, value: str | None) -> str | None:
+    def _flag(cls, value: str | None) -> str | None:
         return None if value is None else check_path(value)
 
     @field_validator("code", "message")
@@ -116,11 +116,11 @@ def _document(reply: Reply) -> Any:
 
 
 def body_error(reply: Reply, rules: ErrorBody, redact: Redactor) -> ConnectorError | None:
-    """The error a 2xx answer reports in its body (`when` equals `equals`), or None."""
-    if rules.when is None:
+    """The error a 2xx answer reports in its body (`flag` equals `equals`), or None."""
+    if rules.flag is None:
         return None
     document = _document(reply)
-    found = select_one(document, rules.when) if document is not None else None
+    found = select_one(document, rules.flag) if document is not None else None
     if found is None or not _same(found, rules.equals):
         return None
     code = _first_text(document, rules.code)

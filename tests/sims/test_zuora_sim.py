@@ -49,7 +49,7 @@ def connector(sim: Zuora) -> HttpConnector:
                 "client_auth": "body",
             },
             "errors": {
-                "when": "$.success",
+                "flag": "$.success",
                 "code": "$.reasons[0].code",
                 "message": "$.reasons[0].message",
                 "retriable_codes": [r"\d{6}(50|60|70)"],

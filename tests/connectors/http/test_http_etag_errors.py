@@ -129,7 +129,7 @@ def test_if_match_with_a_line_break_is_refused_before_sending(serve) -> None:
 # ----------------------------------------------------------------------------------- body errors
 
 ZUORA_ERRORS: dict[str, Any] = {
-    "when": "$.success",
+    "flag": "$.success",
     "code": ["$.reasons[0].code", "$.Errors[0].Code"],
     "message": ["$.reasons[0].message", "$.Errors[0].Message"],
     "retriable_codes": [r"\d{6}(50|60|70)"],
@@ -183,7 +183,7 @@ def test_an_operation_errors_replaces_the_connections(serve) -> None:
             "method": "POST",
             "path": "/v1/action/create",
             "body": {},
-            "errors": {"when": "$[0].Success", "code": "$[0].Errors[0].Code"},
+            "errors": {"flag": "$[0].Success", "code": "$[0].Errors[0].Code"},
         }
     }
     with pytest.raises(ConnectorError) as caught:
@@ -221,7 +221,7 @@ def test_status_errors_gain_the_vendor_code_and_message(serve) -> None:
 
 def test_errors_config_is_checked() -> None:
     with pytest.raises(ValidationError, match="invalid JSONPath"):
-        HttpOperation.model_validate({"errors": {"when": "$.["}})
+        HttpOperation.model_validate({"errors": {"flag": "$.["}})
     with pytest.raises(ValidationError, match="invalid regular expression"):
         HttpOperation.model_validate({"errors": {"retriable_codes": ["("]}})
     with pytest.raises(ValidationError, match="name the header"):
