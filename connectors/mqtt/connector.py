@@ -136,6 +136,12 @@ class MqttConnector:
     async def aclose(self) -> None:
         await self.link.aclose()
 
+    @property
+    def keeps_session(self) -> bool:
+        """The broker keeps this client's session (subscriptions, unacknowledged messages) after a
+        disconnect: `session_expiry` is set."""
+        return self._config.session_expiry is not None
+
     def consumer(self, subject: str, *, group: str | None, prefetch: int) -> MqttConsumer:
         """Messages of the topic filter `subject` with QoS 1 (`Consumable`), as the shared subscription
         `$share/<group>/<subject>` when `group` is given. The connection's `receive_maximum` bounds the

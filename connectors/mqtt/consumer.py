@@ -3,7 +3,8 @@
 `MqttConnector.consumer()` makes one for the `queue` trigger. It shares its connector's client (one consumer
 per connector), so credentials, TLS and reconnect backoff are the connection's. Messages are
 acknowledged manually: the PUBACK goes out on `Delivery.ack()`, not on receipt. MQTT has no negative
-acknowledgement: a message never acknowledged is delivered again only when the session resumes, so
+acknowledgement: a message never acknowledged is delivered again only when the session resumes (so
+`nack()` closes the connection: the next iteration reconnects and resumes it), so
 for at-least-once consumption give the connection a fixed `client_id` and a `session_expiry`; the
 connection's `receive_maximum` bounds the unacknowledged messages the broker sends. `group` makes it
 a shared subscription (`$share/<group>/<filter>`): the broker spreads the messages over the group's
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from connectors.messaging import Delivery, content_id
@@ -58,7 +59,7 @@ class MqttConsumer:
             async for message in client.messages:
                 if not message.topic.matches(self.topic):
                     continue
-                yield _delivery(paho, message)
+                yield _delivery(paho, message, self._give_back(session))
         except ConnectorError:
             raise
         except (aiomqtt.MqttError, ConnectionError, OSError) as exc:
@@ -68,12 +69,21 @@ class MqttConsumer:
             ) from None
         finally:
             self.subscribed.clear()
-            if not session.lost.is_set():
+            # a kept session keeps the subscription, so the broker holds what comes until we are back
+            if not session.lost.is_set() and not self.connector.keeps_session:
                 with contextlib.suppress(Exception):
                     await client.unsubscribe(self.subscription)
 
+    def _give_back(self, session: Any) -> Callable[[], Awaitable[None]]:
+        async def give_back() -> None:
+            # MQTT has no negative acknowledgement: the broker sends an unacknowledged message again
+            # only when the session resumes, so close the connection (the next iteration reconnects)
+            await self.connector.link.broken(session)
 
-def _delivery(paho: Any, message: Any) -> Delivery:
+        return give_back
+
+
+def _delivery(paho: Any, message: Any, give_back: Callable[[], Awaitable[None]]) -> Delivery:
     properties = getattr(message, "properties", None)
     pairs = getattr(properties, "UserProperty", None) or []
     headers = {str(name): str(value) for name, value in pairs if name != MESSAGE_ID}
@@ -86,7 +96,9 @@ def _delivery(paho: Any, message: Any) -> Delivery:
         paho.ack(message.mid, message.qos)
 
     async def nack(requeue: bool) -> None:
-        if not requeue:
+        if requeue:
+            await give_back()
+        else:
             paho.ack(message.mid, message.qos)
 
     return Delivery(

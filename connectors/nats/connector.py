@@ -142,7 +142,15 @@ class NatsConnector:
         from connectors.nats.consumer import NatsConsumer
 
         durable = group or "syncline_" + "".join(c if c.isalnum() or c in "-_" else "_" for c in subject)
-        return NatsConsumer(self, None, durable, subject=subject, batch=prefetch, max_ack_pending=prefetch)
+        return NatsConsumer(
+            self,
+            None,
+            durable,
+            subject=subject,
+            batch=prefetch,
+            max_ack_pending=prefetch,
+            ack_wait=self._config.ack_wait,
+        )
 
     # --- calls ------------------------------------------------------------------------------------
 

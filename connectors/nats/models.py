@@ -38,6 +38,14 @@ class NatsConfig(BaseModel):
     timeout: Duration = Field(
         30.0, description="Longest wait for JetStream's acknowledgement of one message.", examples=["30s"]
     )
+    ack_wait: Duration = Field(
+        30.0,
+        gt=0,
+        description="Consuming (a `queue` trigger): a message taken but not acknowledged for this long (its "
+        "node died, or held it while paused) is delivered again. Also the time a restarted node may wait for "
+        "messages a dead one had taken.",
+        examples=["30s"],
+    )
     reconnect: ReconnectOptions = Field(
         default_factory=ReconnectOptions,
         description="Backoff between connection attempts after the server or the network went away.",

@@ -145,10 +145,14 @@ class QueueSource:
 
     async def consume(self, ctx: SourceContext, consumer: MessageConsumer) -> None:
         """Take messages until the consumer's iteration ends (its error is raised)."""
-        buffer: asyncio.Queue[InboundMessage | _End] = asyncio.Queue(maxsize=self.spec.prefetch)
-        reader = asyncio.create_task(self._read(consumer.messages(), buffer), name=f"queue reader {ctx.flow}")
+        buffer: asyncio.Queue[InboundMessage | _End] = asyncio.Queue()  # never blocks the reader's last word
+        slots = asyncio.Semaphore(self.spec.prefetch)  # at most `prefetch` messages wait in the buffer
+        reader = asyncio.create_task(
+            self._read(ctx, consumer.messages(), buffer, slots), name=f"queue reader {ctx.flow}"
+        )
         try:
             while True:
+                _still_running()
                 first = await buffer.get()
                 await ctx.ready()  # backpressure: while the node is too busy, the broker keeps the messages
                 batch: list[InboundMessage] = []
@@ -159,6 +163,7 @@ class QueueSource:
                         end = item
                         break
                     batch.append(item)
+                    slots.release()
                     if len(batch) >= self.spec.prefetch or buffer.empty():
                         break
                     item = buffer.get_nowait()
@@ -175,21 +180,38 @@ class QueueSource:
                 await reader
 
     @staticmethod
-    async def _read(messages: AsyncIterator[InboundMessage], buffer: asyncio.Queue[InboundMessage | _End]) -> None:
+    async def _read(
+        ctx: SourceContext,
+        messages: AsyncIterator[InboundMessage],
+        buffer: asyncio.Queue[InboundMessage | _End],
+        slots: asyncio.Semaphore,
+    ) -> None:
+        """Pull messages into `buffer` while it has a free slot; while the node is over its backlog
+        pull nothing, so the broker keeps them (and a consumer that reclaims stale messages does not
+        take its own back). The end of the iteration (or its error) is put last, without waiting."""
+        end = _End(None)
         try:
-            async for message in messages:
-                await buffer.put(message)
+            iterator = aiter(messages)
+            while True:
+                _still_running()
+                await slots.acquire()
+                if ctx.paused():
+                    await ctx.ready()
+                try:
+                    message = await anext(iterator)
+                except StopAsyncIteration:
+                    break
+                buffer.put_nowait(message)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
-            await buffer.put(_End(exc))
-            return
+        except Exception as exc:  # a client library may turn a cancellation into an error: never block here
+            end = _End(exc)
         finally:
             close = getattr(messages, "aclose", None)
             if close is not None:
                 with contextlib.suppress(Exception):
                     await close()
-        await buffer.put(_End(None))
+        buffer.put_nowait(end)
 
     async def take(self, ctx: SourceContext, batch: Sequence[InboundMessage]) -> None:
         """One batch: poison and unparseable messages to the dead letters, the rest accepted in
@@ -221,10 +243,12 @@ class QueueSource:
         except asyncio.CancelledError:
             raise
         except Exception:
-            for _message, event in runnable:  # counted as a delivery that failed: the broker may not count
+            for message, event in runnable:  # counted as a delivery that failed: the broker may not count
                 key = str(event.key)
                 self.failed[key] = self.failed.get(key, 0) + 1
                 self.failed.move_to_end(key)
+                with contextlib.suppress(Exception):  # give it back now (else: when the broker's timeout ends)
+                    await message.nack(requeue=True)
             while len(self.failed) > FAILED_KEYS_KEPT:
                 self.failed.popitem(last=False)
             raise
@@ -272,6 +296,14 @@ class QueueSource:
                 reason="connect",
                 error_class="retriable",
             ) from None
+
+
+def _still_running() -> None:
+    """Raise CancelledError if this task was cancelled and a client library swallowed it (a broker
+    client that turns a cancelled read into a normal return would otherwise keep the task alive)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 TRIGGER = TriggerType(
