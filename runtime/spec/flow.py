@@ -72,20 +72,25 @@ def trigger_kind(value: Any) -> str | None:
     return _kind_of(value, TRIGGER_KINDS, "trigger")
 
 
+def _kind_union(what: str, kinds: dict[str, type[Model]], discriminator: Any) -> Any:
+    """The tagged union of `kinds` (key -> model), told apart by which key a mapping has."""
+    members = tuple(Annotated[model, Tag(f"{what}.{key}")] for key, model in kinds.items())
+    return Annotated[
+        Union[members],  # noqa: UP007 (a union built from a tuple of members)
+        Discriminator(
+            discriminator,
+            custom_error_type=f"{what}_kind",
+            custom_error_message=f"a {what} needs exactly one of the installed kinds: " + ", ".join(kinds),
+        ),
+    ]
+
+
 def _trigger_union() -> Any:
     from runtime.trigger_registry import default_trigger_registry
 
     registry = default_trigger_registry()
     TRIGGER_KINDS.update({t.key: registry.wrapper(t.key) for t in registry})  # type: ignore[misc]
-    members = tuple(Annotated[TRIGGER_KINDS[key], Tag(f"trigger.{key}")] for key in TRIGGER_KINDS)
-    return Annotated[
-        Union[members],  # noqa: UP007 (a union built from a tuple of members)
-        Discriminator(
-            trigger_kind,
-            custom_error_type="trigger_kind",
-            custom_error_message="a trigger needs exactly one of the installed kinds: " + ", ".join(TRIGGER_KINDS),
-        ),
-    ]
+    return _kind_union("trigger", TRIGGER_KINDS, trigger_kind)
 
 
 if TYPE_CHECKING:
@@ -312,15 +317,7 @@ def _step_union() -> Any:
 
     registry = default_step_registry()
     STEP_KINDS.update({step_type.key: step_type.model for step_type in registry})
-    members = tuple(Annotated[step_type.model, Tag(f"step.{step_type.key}")] for step_type in registry)
-    return Annotated[
-        Union[members],  # noqa: UP007 (a union built from a tuple of members)
-        Discriminator(
-            step_kind,
-            custom_error_type="step_kind",
-            custom_error_message="a step needs exactly one of: " + ", ".join(STEP_KINDS),
-        ),
-    ]
+    return _kind_union("step", STEP_KINDS, step_kind)  # type: ignore[arg-type]
 
 
 if TYPE_CHECKING:
