@@ -75,7 +75,7 @@ class VendorSim:
     name = "sim"
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # reentrant: seed() under reset() may call next_number()
         self.requests: list[Seen] = []
         self.faults: list[Fault] = []
         self.counters: dict[str, int] = {}
