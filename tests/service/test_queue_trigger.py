@@ -9,6 +9,7 @@ by a loopback proxy mid-stream loses nothing.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -435,3 +436,28 @@ async def test_a_cut_connection_reconnects_and_loses_nothing(
         assert host.context.log  # the source logged the lost connection through ctx.redact
     finally:
         await proxy.close()
+
+
+async def test_runs_of_one_ordering_key_call_in_arrival_order(tmp_path: Path, sink: Sink, nodes: StartNode) -> None:
+    """`ordering_key` holds from the broker to the last call: the runs of one key run one at a time,
+    in the order the messages arrived, while other keys go on beside them."""
+    kit = Amqp()
+    need(kit.name, kit.port)
+    await kit.setup()
+    try:
+        for n in range(30):
+            sink.rule(f"/got/{n}", delay=0.03)
+        text = flow(kit, prefetch=8, extra='    ordering_key: "{{ input.customer }}"\n')
+        await serve(tmp_path, sink, nodes, kit, text)
+        for n in range(30):
+            await kit.publish(json.dumps({"n": n, "customer": f"C-{n % 3}"}).encode(), f"m-{n}")
+        await until(lambda: len(got(sink)) == 30, timeout=20)
+        hits = [h for h in sink.hits if h.path.startswith("/got/")]
+        for customer in range(3):
+            mine = [h for h in hits if int(h.path.rsplit("/", 1)[1]) % 3 == customer]
+            numbers = [int(h.path.rsplit("/", 1)[1]) for h in mine]
+            assert numbers == sorted(numbers), f"customer C-{customer} called out of order: {numbers}"
+            for before, after in itertools.pairwise(mine):  # one at a time: no overlap
+                assert after.start >= before.end, f"C-{customer}: {after.path} began before {before.path} ended"
+    finally:
+        await kit.cleanup()
