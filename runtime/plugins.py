@@ -8,9 +8,9 @@ Nothing registers itself at import time.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from importlib.metadata import entry_points
 
 from runtime.connector_api import ConnectorType, OperationSpec
+from runtime.entry_points import load_plugins
 from runtime.errors import SynclineError
 
 ENTRY_POINT_GROUP = "syncline.connectors"
@@ -53,13 +53,8 @@ class ConnectorRegistry:
     def discover(cls) -> ConnectorRegistry:
         """Load every connector named in the `syncline.connectors` entry points."""
         registry = cls()
-        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            try:
-                value = ep.load()
-            except Exception as exc:  # a broken plugin must not hide behind a traceback
-                raise PluginError(f"connector plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
-            if isinstance(value, ConnectorType) and value.name != ep.name:
-                raise PluginError(f"entry point {ep.name!r} exports connector type {value.name!r}")
+        name_of = lambda value: value.name if isinstance(value, ConnectorType) else None  # noqa: E731
+        for value in load_plugins(ENTRY_POINT_GROUP, "connector", PluginError, name_of):
             registry.register(value)
         return registry
 

@@ -10,8 +10,8 @@ step declares (runtime/step_api.py) instead of testing its class.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from importlib.metadata import entry_points
 
+from runtime.entry_points import load_plugins, not_installed
 from runtime.errors import SynclineError
 from runtime.spec.step_base import StepBase
 from runtime.step_api import StepHandler, StepType
@@ -84,19 +84,11 @@ class StepRegistry:
     def discover(cls) -> StepRegistry:
         """Load every step kind named in the `syncline.steps` entry points."""
         registry = cls()
-        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            try:
-                value = ep.load()
-            except Exception as exc:  # a broken plugin must not hide behind a traceback
-                raise StepPluginError(f"step plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
-            if isinstance(value, StepType) and value.key != ep.name:
-                raise StepPluginError(f"entry point {ep.name!r} exports step kind {value.key!r}")
+        name_of = lambda value: value.key if isinstance(value, StepType) else None  # noqa: E731
+        for value in load_plugins(ENTRY_POINT_GROUP, "step kind", StepPluginError, name_of):
             registry.register(value)
         if not len(registry):
-            raise StepPluginError(
-                f"no step kinds found in the {ENTRY_POINT_GROUP!r} entry points: is syncline installed "
-                "(pip install -e .)?"
-            )
+            raise StepPluginError(not_installed(ENTRY_POINT_GROUP, "step kind"))
         return registry
 
 

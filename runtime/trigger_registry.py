@@ -12,11 +12,11 @@ The checker, planner and service ask `trigger_type_of(trigger)` what a kind decl
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from importlib.metadata import entry_points
 from typing import Any
 
 from pydantic import BaseModel, Field, create_model
 
+from runtime.entry_points import load_plugins, not_installed
 from runtime.errors import SynclineError
 from runtime.source_api import TriggerType
 from runtime.spec.common import Model
@@ -89,14 +89,11 @@ class TriggerRegistry:
     def discover(cls) -> TriggerRegistry:
         """Load every trigger kind named in the `syncline.triggers` entry points."""
         registry = cls()
-        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            try:
-                value = ep.load()
-            except Exception as exc:  # a broken plugin must not hide behind a traceback
-                raise TriggerPluginError(f"trigger plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
-            if isinstance(value, TriggerType) and value.key != ep.name:
-                raise TriggerPluginError(f"entry point {ep.name!r} exports trigger kind {value.key!r}")
+        name_of = lambda value: value.key if isinstance(value, TriggerType) else None  # noqa: E731
+        for value in load_plugins(ENTRY_POINT_GROUP, "trigger kind", TriggerPluginError, name_of):
             registry.register(value)
+        if not len(registry):
+            raise TriggerPluginError(not_installed(ENTRY_POINT_GROUP, "trigger kind"))
         return registry
 
 
