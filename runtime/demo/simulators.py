@@ -7,7 +7,7 @@ repeated delivery with the same key wrote once. `/_state` shows a system's recor
 with a status).
 
     ERP      POST /oauth/token, GET /customers, PUT /customers/{no}, POST /sales-orders,
-             POST /sales-orders/{id}/cancel, POST /ar-invoices
+             POST /sales-orders/{id}/cancel, POST /ar-invoices, POST /incoming-payments, POST /shipments
     CRM      GET /accounts (bearer token)
     billing  GET /invoices (API key header)
 """
@@ -45,6 +45,7 @@ DEMO_CREDENTIALS = {
     "WEBSHOP_HOOK_SECRET": "demo-webshop-secret",
     "CRM_HOOK_KEY": "demo-crm-hook-key",
     "ERP_HOOK_KEY": "demo-erp-hook-key",
+    "WMS_AMQP_PASSWORD": "guest",  # a local RabbitMQ's default user, for the WMS shipment events
 }
 
 
@@ -289,11 +290,31 @@ class Erp(_System):
 
         return await self.write(request, make)
 
+    async def shipment(self, request: Request) -> Response:
+        """A parcel shipped for a sales order, found by its `order_ref` (404 when there is none)."""
+        if not self._authorised(request):
+            return _json({"error": "unauthorised"}, 401)
+
+        async def make(body: Any) -> Response:
+            if not isinstance(body, dict) or not body.get("order_ref"):
+                return _json({"error": "order_ref is required"}, 422)
+            ref = body["order_ref"]
+            orders = [r for r in self.state.records.values() if r.get("order_ref") == ref and "sales_order" not in r]
+            if not orders:
+                return _json({"error": f"no sales order for {body['order_ref']}"}, 404)
+            orders[0]["status"] = "shipped"
+            number = self.next_id("SH")
+            self.state.records[number] = {**body, "id": number, "sales_order": orders[0]["id"]}
+            return _json({"id": number, "sales_order": orders[0]["id"], "status": "recorded"}, 201)
+
+        return await self.write(request, make)
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
                 *self.routes(),
                 Route("/oauth/token", self.token, methods=["POST"]),
+                Route("/shipments", self.shipment, methods=["POST"]),
                 Route("/incoming-payments", self.payment, methods=["POST"]),
                 Route("/customers", self.customers, methods=["GET"]),
                 Route("/customers/{no}", self.upsert_customer, methods=["PUT"]),

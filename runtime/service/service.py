@@ -124,6 +124,7 @@ class Service:
         )
         self.events = EventDispatcher(self)
         self.sources: list[SourceHost] = []  # the running sources of flows (poll, queue, file, plugins)
+        self.skip_sources: set[str] = set()  # flows whose source is not started (`syncline demo` without a broker)
         self._reload_lock = asyncio.Lock()
         self._closing: set[asyncio.Task[None]] = set()
 

@@ -245,6 +245,6 @@ def source_hosts(service: Service) -> list[SourceHost]:
     hosts = []
     for flow in service.plan.flows.values():
         trigger_type = registry.of(flow.model.trigger)
-        if trigger_type.source is not None:
+        if trigger_type.source is not None and flow.name not in service.skip_sources:
             hosts.append(SourceHost(service, flow, trigger_type))
     return hosts
