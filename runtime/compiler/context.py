@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime import canonical
 from runtime.compiler.loader import ProjectDocuments
 from runtime.errors import Diagnostic
 from runtime.expr import ExpressionEngine
@@ -70,11 +71,12 @@ class CheckContext:
         from jsonschema.exceptions import SchemaError
         from jsonschema.validators import validator_for
 
-        path = self.resolve(relative)
+        path = canonical.schema_path(relative) if canonical.is_reference(relative) else self.resolve(relative)
         if path in self.schemas:
             return self.schemas[path]
         if not path.is_file():
-            entry = SchemaFile(path, None, f"schema file {relative!r} not found")
+            known = f" (canonical schemas: {', '.join(canonical.names())})" if canonical.is_reference(relative) else ""
+            entry = SchemaFile(path, None, f"schema file {relative!r} not found{known}")
         else:
             try:
                 schema = json.loads(path.read_text(encoding="utf-8"))

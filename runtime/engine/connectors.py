@@ -63,6 +63,7 @@ class MockedOperations:
                 error_class="retriable" if retriable else "fatal",
                 status=status,
                 body=error.body,
+                code=error.code,
             )
         return CallResult(output=response.output, status=200)
 

@@ -30,6 +30,9 @@ class MockError(Model):
     reason: Literal["timeout", "connect", "status"] = Field("status", description="Failure class.")
     message: str = Field("mocked failure", description="Error text.")
     body: Any = Field(None, description="Error body.")
+    code: str | None = Field(
+        None, description="The system's own error code (as `errors:` reads it), carried into the dead letter."
+    )
 
 
 class MockResponse(Model):

@@ -32,6 +32,7 @@ def invoice(code: str, currency: str = "USD", region: str = "WA", country: str =
         "code": code,
         "currencyCode": currency,
         "purchaseOrderNo": "PO-88",
+        "discount": "9.00",
         "addresses": {
             "shipFrom": {
                 "line1": "255 S King St",
@@ -44,7 +45,7 @@ def invoice(code: str, currency: str = "USD", region: str = "WA", country: str =
         },
         "lines": [
             {"number": "1", "quantity": 3, "amount": "31.50", "itemCode": "WIDGET-42", "taxCode": "P0000000"},
-            {"number": "2", "quantity": 1, "amount": "99.00", "discountAmount": "9.00", "itemCode": "GADGET-43"},
+            {"number": "2", "quantity": 1, "amount": "99.00", "discounted": True, "itemCode": "GADGET-43"},
             {"number": "3", "quantity": 1, "amount": "5.00", "itemCode": "GIFTWRAP", "taxCode": "NT"},
         ],
         **extra,

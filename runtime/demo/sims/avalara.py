@@ -5,9 +5,10 @@
   401 `AuthenticationException`. `GET /api/v2/utilities/ping` says who is signed in.
 - `POST /api/v2/transactions/create` (CreateTransactionModel) calculates tax per line from the
   ship-to address (small rate table: US states with state/county/city jurisdictions, a flat rate
-  elsewhere), rounds to the currency's decimals (JPY 0, KWD 3, else 2) and answers a TransactionModel
-  (`totalAmount`, `totalTax`, `lines[].details[]`, `summary[]`); `commit: true` commits. A document
-  `code` already used by the company is `DuplicateDocumentCode`;
+  elsewhere), spreads a document `discount` over the lines marked `discounted`, rounds to the
+  currency's decimals (JPY 0, KWD 3, else 2) and answers a TransactionModel (`totalAmount`,
+  `totalTax`, `lines[].details[]`, `summary[]`); `commit: true` commits. A document `code` already
+  used by the company is `DuplicateDocumentCode`;
   `POST /api/v2/transactions/createoradjust` ({createTransactionModel}) creates or adjusts instead — the
   idempotent way to record a document.
 - `GET /api/v2/companies/{company}/transactions/{code}`, `POST …/{code}/commit`, `POST …/{code}/void`,
@@ -195,6 +196,9 @@ class Avalara(VendorSim):
         if region is None and country is None:
             return avatax_error(400, "AddressRangeError", "An address is required to calculate tax.", "addresses", 22)
         jurisdictions = RATES.get(region or "", FLAT) if country in (None, "US") else FLAT
+        shares = _discount_shares(model, lines, places)
+        if isinstance(shares, Response):
+            return shares
         out_lines = []
         total = tax_total = taxable_total = exempt_total = Decimal(0)
         summary: dict[tuple[str, str], dict[str, Any]] = {}
@@ -204,7 +208,7 @@ class Avalara(VendorSim):
                 quantity = Decimal(str(line.get("quantity", 1)))
             except (KeyError, InvalidOperation, TypeError):
                 return avatax_error(400, "ValueRequiredError", f"Line {index}: amount is required.", "lines", 5)
-            discounted = amount - Decimal(str(line.get("discountAmount", 0) or 0))
+            discounted = amount - shares[index - 1]
             exempt = str(line.get("taxCode", "")).upper() == "NT" or bool(model.get("exemptionNo"))
             details = []
             line_tax = Decimal(0).quantize(places)
@@ -342,6 +346,30 @@ class Avalara(VendorSim):
         if skip + top < len(rows):
             body["@nextLink"] = f"/api/v2/companies/{company}/transactions?$top={top}&$skip={skip + top}"
         return json_response(body)
+
+
+def _discount_shares(model: dict[str, Any], lines: list[Any], places: Decimal) -> list[Decimal] | Response:
+    """The document `discount` spread over the lines marked `discounted: true` in proportion to their
+    amounts (each share rounded to the currency; the last discounted line takes the remainder)."""
+    shares = [Decimal(0)] * len(lines)
+    try:
+        discount = Decimal(str(model.get("discount") or 0))
+        amounts = [Decimal(str(line.get("amount", 0))) if isinstance(line, dict) else Decimal(0) for line in lines]
+    except InvalidOperation:
+        return avatax_error(400, "InvalidDecimal", "discount and line amounts must be numbers.", "discount")
+    marked = [i for i, line in enumerate(lines) if isinstance(line, dict) and line.get("discounted")]
+    if not discount:
+        return shares
+    base = sum((amounts[i] for i in marked), Decimal(0))
+    if not marked or base <= 0 or discount > base:
+        message = "A document discount needs lines marked discounted whose amounts cover it."
+        return avatax_error(400, "InvalidDiscount", message, "discount")
+    left = discount
+    for i in marked[:-1]:
+        shares[i] = (discount * amounts[i] / base).quantize(places, ROUND_HALF_UP)
+        left -= shares[i]
+    shares[marked[-1]] = left
+    return shares
 
 
 def _ship_to(model: dict[str, Any]) -> tuple[str | None, str | None]:

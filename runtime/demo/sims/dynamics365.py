@@ -83,6 +83,7 @@ class Dynamics365(VendorSim):
                 "transactioncurrencyid": currency_id,
                 "isocurrencycode": code,
                 "currencyprecision": DECIMALS[code],
+                "versionnumber": 900,
             }
         self.data["accounts"][account] = {
             "accountid": account,
@@ -101,6 +102,17 @@ class Dynamics365(VendorSim):
             "price": Decimal("10.50"),
             "versionnumber": 1001,
         }
+        for number, (product_id, name, price) in {
+            "WIDGET-42": ("6e1f0a2b-3c4d-4e5f-8a9b-0c1d2e3f4a42", "Widget", Decimal("1500")),
+            "GADGET-43": ("6e1f0a2b-3c4d-4e5f-8a9b-0c1d2e3f4a43", "Gadget", Decimal("9900")),
+        }.items():
+            self.data["products"][product_id] = {
+                "productid": product_id,
+                "productnumber": number,
+                "name": name,
+                "price": price,
+                "versionnumber": 1002,
+            }
         self.counters["version"] = 2000
         self.tokens = set()
 

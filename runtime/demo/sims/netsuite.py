@@ -40,6 +40,15 @@ RECORD = "/services/rest/record/v1"
 SUITEQL = "/services/rest/query/v1/suiteql"
 RECORD_TYPES = ("customer", "salesOrder", "invoice", "inventoryItem", "itemFulfillment")
 CURRENCIES = {"1": "USD", "2": "GBP", "3": "CAD", "4": "EUR", "5": "JPY", "6": "KWD"}
+# units of the subsidiary's base currency (USD) per unit of the transaction currency
+EXCHANGE_RATES = {
+    "1": Decimal("1"),
+    "2": Decimal("1.27"),
+    "3": Decimal("0.74"),
+    "4": Decimal("1.08"),
+    "5": Decimal("0.0067"),
+    "6": Decimal("3.2541"),
+}
 STATUS_TEXT = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -395,6 +404,7 @@ class NetSuite(VendorSim):
             if key in body:
                 record[key] = body[key]
         record.setdefault("tranDate", dt.date.today().isoformat())
+        record["exchangeRate"] = EXCHANGE_RATES.get(record.get("currency", "1"), Decimal(1))
         record.setdefault("status", {"id": "B", "refName": "Pending Fulfillment"})
         return None
 
