@@ -33,6 +33,7 @@ OPS: dict[str, Any] = {
     "create_account": {"method": "POST", "path": "/accounts", "body": {"name": "n"}},
     "create_order": {"method": "POST", "path": "/salesorders", "headers": {"Prefer": "return=representation"}},
     "update_account": {"method": "PATCH", "path": "/accounts(accountnumber='ACC-1001')", "if_match": "fetch"},
+    "get_quote": {"path": "/quotes(7c2f9a10-5b3e-4d21-9f00-0000000000a1)", "query": {"$expand": "quote_details"}},
     "stale_update": {"method": "PATCH", "path": "/accounts(accountnumber='ACC-1001')", "if_match": 'W/"1"'},
 }
 
@@ -120,3 +121,14 @@ def test_service_protection_limit_is_retriable_and_a_bad_secret_is_invalid_clien
     with pytest.raises(ConnectorError) as caught:
         calls(connector(d365, secret="wrong"), CallRequest("list_accounts", {}))
     assert caught.value.status == 401 and caught.value.body["error"] == "invalid_client"
+
+
+def test_a_quote_reads_with_its_lines_in_three_decimals(d365: Dynamics365) -> None:
+    (quote,) = calls(connector(d365), CallRequest("get_quote", {}))
+    assert quote["quotenumber"] == "QUO-01001-K3L9" and str(quote["totalamount"]) == "1254.750"
+    lines = sorted(quote["quote_details"], key=lambda line: line["lineitemnumber"])
+    assert [(line["productnumber"], str(line["extendedamount"])) for line in lines] == [
+        ("WIDGET-42", "348.500"),
+        ("GADGET-43", "931.250"),
+    ]
+    assert sum(line["extendedamount"] for line in lines) == quote["totallineitemamount"]

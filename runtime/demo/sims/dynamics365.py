@@ -4,8 +4,9 @@ token endpoint (`/{tenant}/oauth2/v2.0/token`), as Microsoft Learn documents the
 - Auth: OAuth 2.0 client credentials (`client_id`/`client_secret` in the form or HTTP Basic,
   `scope=<org>/.default`); API calls need the bearer token (401 with `WWW-Authenticate: Bearer …`).
 - Entity sets: accounts, contacts, products, salesorders (with `order_details` deep insert), invoices,
-  transactioncurrencies. Records carry `@odata.etag` (`W/"<version>"`), also the `ETag` header of a
-  single read. Alternate keys address records: `accounts(accountnumber='ACC-1')`.
+  quotes (`$expand=quote_details`), transactioncurrencies. Records carry `@odata.etag`
+  (`W/"<version>"`), also the `ETag` header of a single read. Alternate keys address records:
+  `accounts(accountnumber='ACC-1')`.
 - Reads: `$select`, `$filter` (`field eq 'v'` joined by `and`), `$top`; paging by
   `Prefer: odata.maxpagesize=N` with `@odata.nextLink` (`$skiptoken`).
 - Writes: POST answers 204 with `OData-EntityId` (201 with the record under
@@ -43,6 +44,8 @@ SETS = {
     "salesorders": "salesorderid",
     "salesorderdetails": "salesorderdetailid",
     "invoices": "invoiceid",
+    "quotes": "quoteid",
+    "quotedetails": "quotedetailid",
     "transactioncurrencies": "transactioncurrencyid",
 }
 ALTERNATE_KEYS = {
@@ -112,6 +115,44 @@ class Dynamics365(VendorSim):
                 "name": name,
                 "price": price,
                 "versionnumber": 1002,
+            }
+        quote = "7c2f9a10-5b3e-4d21-9f00-0000000000a1"
+        self.data["quotes"][quote] = {
+            "quoteid": quote,
+            "quotenumber": "QUO-01001-K3L9",
+            "name": "Kanto rollout",
+            "statecode": 1,
+            "_customerid_value": account,
+            "_transactioncurrencyid_value": CURRENCY_IDS["KWD"],
+            "totallineitemamount": Decimal("1279.750"),
+            "discountamount": Decimal("25.000"),
+            "totaldiscountamount": Decimal("89.000"),
+            "totaltax": Decimal("0.000"),
+            "totalamount": Decimal("1254.750"),
+            "effectivefrom": "2026-12-01",
+            "effectiveto": "2026-12-31",
+            "versionnumber": 1500,
+        }
+        for line_no, (product, quantity, price, discount) in enumerate(
+            (
+                ("WIDGET-42", Decimal("100"), Decimal("4.125"), Decimal("64.000")),
+                ("GADGET-43", Decimal("25"), Decimal("37.250"), Decimal("0.000")),
+            ),
+            start=1,
+        ):
+            detail = f"{quote[:-1]}{line_no + 1}"
+            self.data["quotedetails"][detail] = {
+                "quotedetailid": detail,
+                "_quoteid_value": quote,
+                "lineitemnumber": line_no,
+                "productnumber": product,
+                "quantity": quantity,
+                "priceperunit": price,
+                "manualdiscountamount": discount,
+                "baseamount": quantity * price,
+                "extendedamount": quantity * price - discount,
+                "tax": Decimal("0.000"),
+                "versionnumber": 1500 + line_no,
             }
         self.counters["version"] = 2000
         self.tokens = set()
@@ -239,6 +280,9 @@ class Dynamics365(VendorSim):
             if record is None:
                 return error(404, "0x80040217", f"{name[:-1]} With Id = {key} Does Not Exist")
             one = {"@odata.context": f"{base}/$metadata#{name}/$entity", **self._view(name, record, base, select)}
+            if name == "quotes" and "quote_details" in params.get("$expand", ""):
+                details = [d for d in self.data["quotedetails"].values() if d["_quoteid_value"] == record["quoteid"]]
+                one["quote_details"] = [self._view("quotedetails", d, base, None) for d in details]
             return json_response(one, 200, {"ETag": self._etag(record), "OData-Version": "4.0"})
         records = list(self.data[name].values())
         for condition in re.split(r"\s+and\s+", params.get("$filter", "").strip()) if params.get("$filter") else []:
