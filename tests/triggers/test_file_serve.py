@@ -126,6 +126,8 @@ async def test_kill_9_mid_file_then_every_record_has_exactly_one_run(tmp_path: P
     assert numbers == list(range(1, RECORDS + 1))  # every record once: none lost, none twice
     keys = {run.meta["source"]["key"] for run in runs}
     assert len(keys) == RECORDS
+    broken = [run.id for run in runs if run.status in ("failed", "dead_lettered", "exception")]
+    assert not broken, f"runs that did not go through after the kill: {broken[:5]}"
     # the second process read on from the cursor: it took only the records after the kill's cursor
     taken = re.search(r'syncline_source_events_total\{flow="lines",kind="file",name="records"\} ([0-9.e+]+)', metrics)
     assert taken is not None, metrics
