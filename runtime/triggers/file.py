@@ -112,6 +112,14 @@ class FileSpec(Model):
             raise ValueError("must be a folder inside the connection's folder, e.g. 'done' (no '..', not absolute)")
         return value.strip("/")
 
+    @field_validator("pattern")
+    @classmethod
+    def _relative_pattern(cls, value: str) -> str:
+        parts = value.replace("\\", "/").split("/")
+        if not value.strip() or value.startswith(("/", "\\")) or ".." in parts or "\x00" in value:
+            raise ValueError("must be a glob relative to the connection's folder (no '..', not absolute)")
+        return value
+
     @field_validator("max_bytes")
     @classmethod
     def _size(cls, value: str) -> str:

@@ -93,6 +93,8 @@ def test_spec_refuses_inconsistent_layouts() -> None:
         {"done": "../out"},
         {"done": "x", "failed": "x"},
         {"max_bytes": "lots"},
+        {"pattern": "../*.csv"},
+        {"pattern": "/etc/*"},
     ):
         with pytest.raises(ValidationError):
             FileSpec.model_validate({"connection": "drop", **bad})
