@@ -97,6 +97,8 @@ class SftpConnector:
         where = self._context.connection
         if isinstance(exc, asyncssh.SFTPError):
             fatal = exc.code in (asyncssh.FX_NO_SUCH_FILE, asyncssh.FX_PERMISSION_DENIED)
+            if not fatal:  # e.g. the connection was lost under the SFTP session: connect again next time
+                self._drop()
             message = self._context.redact(f"{where}: cannot {doing}: {exc.reason}")
             return ConnectorError(message, reason="status", error_class="fatal" if fatal else "retriable")
         if isinstance(exc, asyncssh.HostKeyNotVerifiable):
@@ -117,8 +119,9 @@ class SftpConnector:
     async def client(self) -> Any:
         """The SFTP client, connected (again) when needed."""
         async with self._lock:
-            if self._sftp is not None:
+            if self._sftp is not None and self._conn is not None and not self._conn.is_closed():
                 return self._sftp
+            self._drop()
             asyncssh = _asyncssh()
             config = self._config
             keys = [asyncssh.import_private_key(config.private_key, config.passphrase)] if config.private_key else None

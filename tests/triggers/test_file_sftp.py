@@ -206,3 +206,31 @@ async def test_the_sftp_connector_keeps_the_connector_contract(site: SftpSite) -
         bad=KitCall("missing", spec={"path": "nope.json"}),
         check_output=lambda out: out == {"sku": "A-1", "price": "9.90"} or pytest.fail(f"output {out!r}"),
     )
+
+
+async def test_a_connection_lost_mid_file_resumes_on_the_next_scan(site: SftpSite) -> None:
+    pad = "x" * 600  # about 430 records per 256 KiB read: the cut falls between two reads
+    body = "id,pad\n" + "".join(f"{n},{pad}\n" for n in range(1, 2001))
+    (site.root / "inbox" / "big.csv").write_text(body)
+    ctx = await _ctx(site)
+    connector = await ctx.connector()
+    accept = ctx.accept
+
+    async def accept_then_cut(events, *, cursor):  # type: ignore[no-untyped-def]
+        accepted = await accept(events, cursor=cursor)
+        if ctx.journal.commits == 2:
+            connector._conn.abort()  # the network goes away after the second batch
+        return accepted
+
+    ctx.accept = accept_then_cut  # type: ignore[method-assign]
+    src = source(per="record", batch=200)
+    with pytest.raises(ConnectorError) as info:
+        await scan(src, ctx)
+    assert info.value.retriable and "Connection" in str(info.value)
+    assert len(ctx.journal.runs) == 400 and ctx.journal.cursor["record"] == 400
+    assert (site.root / "inbox" / "big.csv").exists()
+    await scan(src, ctx)  # the next scan connects again and reads on from the cursor
+    assert [p["record"]["id"] for p in ctx.journal.runs.values()] == [str(n) for n in range(1, 2001)]
+    assert ctx.journal.commits == 10  # 2 before the cut, 8 after: no batch committed twice
+    assert (site.root / "inbox" / "done" / "big.csv").exists()
+    await connector.aclose()
