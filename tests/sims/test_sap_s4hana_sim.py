@@ -43,11 +43,18 @@ def test_pyodata_reads_metadata_queries_pages_and_creates_through_csrf(sap: SapS
     for n in range(3):  # three more orders → four: two pages of two
         created = (
             client.entity_sets.A_SalesOrder.create_entity()
-            .set(SalesOrderType="OR", SalesOrganization="1710", DistributionChannel="10", OrganizationDivision="00",
-                 SoldToParty="17100002", PurchaseOrderByCustomer=f"PO-{n}", TransactionCurrency="JPY",
-                 to_Item=[{"Material": "TG11", "RequestedQuantity": "3", "NetAmount": "1500"}])
+            .set(
+                SalesOrderType="OR",
+                SalesOrganization="1710",
+                DistributionChannel="10",
+                OrganizationDivision="00",
+                SoldToParty="17100002",
+                PurchaseOrderByCustomer=f"PO-{n}",
+                TransactionCurrency="JPY",
+                to_Item=[{"Material": "TG11", "RequestedQuantity": "3", "NetAmount": "1500"}],
+            )
             .execute()
-        )  # fmt: skip
+        )
         assert created.SalesOrder == str(n + 2) and Decimal(created.TotalNetAmount) == 1500
 
     first = client.entity_sets.A_SalesOrder.get_entities().count(inline=True).execute()
@@ -71,8 +78,14 @@ def test_pyodata_reads_metadata_queries_pages_and_creates_through_csrf(sap: SapS
 
 def test_writes_need_the_sessions_csrf_token_and_a_current_etag(sap: SapS4Hana) -> None:
     url = f"{sap.url}{ROOT}/{SERVICE}/A_SalesOrder"
-    order = {"SalesOrderType": "OR", "SalesOrganization": "1710", "DistributionChannel": "10",
-             "OrganizationDivision": "00", "SoldToParty": "17100001", "to_Item": [{"Material": "TG11"}]}  # fmt: skip
+    order = {
+        "SalesOrderType": "OR",
+        "SalesOrganization": "1710",
+        "DistributionChannel": "10",
+        "OrganizationDivision": "00",
+        "SoldToParty": "17100001",
+        "to_Item": [{"Material": "TG11"}],
+    }
     no_token = session(sap, fetch_token=False).post(url, json=order)
     assert (no_token.status_code, no_token.headers["x-csrf-token"], no_token.text) == (403, "Required", CSRF_FAILED)
 
@@ -100,8 +113,51 @@ def test_writes_need_the_sessions_csrf_token_and_a_current_etag(sap: SapS4Hana) 
 def test_repeatability_request_id_gets_the_first_answer(sap: SapS4Hana) -> None:
     http = session(sap)
     url = f"{sap.url}{ROOT}/{SERVICE}/A_SalesOrder"
-    order = {"SalesOrderType": "OR", "SalesOrganization": "1710", "DistributionChannel": "10",
-             "OrganizationDivision": "00", "SoldToParty": "17100001", "to_Item": [{"Material": "TG11"}]}  # fmt: skip
+    order = {
+        "SalesOrderType": "OR",
+        "SalesOrganization": "1710",
+        "DistributionChannel": "10",
+        "OrganizationDivision": "00",
+        "SoldToParty": "17100001",
+        "to_Item": [{"Material": "TG11"}],
+    }
     answers = [http.post(url, json=order, headers={"Repeatability-Request-ID": "run-1"}) for _ in range(2)]
     assert [a.json()["d"]["SalesOrder"] for a in answers] == ["2", "2"]
     assert sorted(sap.data["A_SalesOrder"]) == ["1", "2"]
+
+
+def test_the_preset_fetches_a_new_csrf_token_once_when_the_session_expired(sap: SapS4Hana) -> None:
+    """`preset: sap_s4hana`: the first write fetches the token; after the server forgot the session the
+    next write is refused with 403 "CSRF token validation failed", a new token is fetched and the write
+    resent — once."""
+    import asyncio
+
+    from runtime.connector_api import CallRequest
+    from tests.sims.preset_connection import preset_connector
+
+    connector = preset_connector("sap_s4hana", {"host": sap.url, "user": USER, "password": PASSWORD})
+    order = {
+        "SalesOrderType": "OR",
+        "SalesOrganization": "1710",
+        "DistributionChannel": "10",
+        "OrganizationDivision": "00",
+        "SoldToParty": "17100001",
+        "to_Item": [{"Material": "TG11"}],
+    }
+
+    async def scenario() -> list[str]:
+        try:
+            first = await connector.call(CallRequest("create_sales_order", {"body": order}, idempotency_key="k1"))
+            sap.expire_sessions()
+            second = await connector.call(CallRequest("create_sales_order", {"body": order}, idempotency_key="k2"))
+            return [first.output["d"]["SalesOrder"], second.output["d"]["SalesOrder"]]
+        finally:
+            await connector.aclose()
+
+    assert asyncio.run(scenario()) == ["2", "3"]
+    trail = [(s.method, s.headers.get("x-csrf-token", "")[:5].lower()) for s in sap.requests]
+    assert [m for m, _ in trail] == ["GET", "POST", "POST", "GET", "POST"]
+    assert (
+        trail[0][1] == trail[3][1] == "fetch"
+        and sap.requests[2].headers["x-csrf-token"] == sap.requests[1].headers["x-csrf-token"]
+    )
