@@ -141,3 +141,24 @@ def test_suiteql_pages_with_has_more_and_offset(netsuite: NetSuite) -> None:
     url = f"{netsuite.url}/services/rest/query/v1/suiteql"
     no_prefer = requests.post(url, data='{"q": "SELECT id FROM customer"}', headers=signed(netsuite, "POST", url, "{}"))
     assert no_prefer.status_code == 400
+
+
+def test_preset_suiteql_pages_by_offset_until_has_more_is_false(netsuite: NetSuite) -> None:
+    """`preset: netsuite`'s suiteql operation (offset pagination with `more: hasMore`), with a page size of
+    two, against the simulator: every row once, in two signed pages."""
+    from tests.sims.preset_connection import preset_connector
+
+    account = {
+        "account_id": ACCOUNT,
+        "base_url": netsuite.url,
+        "consumer_key": CONSUMER_KEY,
+        "consumer_secret": CONSUMER_SECRET,
+        "token_id": TOKEN_ID,
+        "token_secret": TOKEN_SECRET,
+    }
+    made = preset_connector("netsuite", account, "operations:\n  suiteql: {pagination: {limit: 2}}\n")
+    query = "SELECT id, companyname FROM customer ORDER BY id"
+    (rows,) = call(made, CallRequest("suiteql", {"body": {"q": query}}))
+    assert [row["companyname"] for row in rows] == ["Acme Corp", "Kanto Trading KK", "Gulf Supplies WLL"]
+    pages = netsuite.seen("POST", "/suiteql")
+    assert [p.query for p in pages] == ["offset=0&limit=2", "offset=2&limit=2"] and netsuite.verified == 2
