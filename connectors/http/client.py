@@ -241,7 +241,7 @@ class HttpConnector:
             except FormError as exc:
                 raise RequestError(str(exc)) from None
             headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
-        if operation.if_match is not None and operation.if_match != ETAG_FETCH:
+        if operation.if_match and operation.if_match != ETAG_FETCH:  # empty (an ETag the flow lacks): none sent
             check_header(IF_MATCH, operation.if_match, "if_match")
             headers.set(IF_MATCH, operation.if_match)
         key_header = self._config.idempotency_header

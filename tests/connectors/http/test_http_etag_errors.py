@@ -66,6 +66,14 @@ def test_if_match_from_an_earlier_read_is_sent_and_a_stale_one_is_a_fatal_confli
     assert "doesn't match" in str(error)
 
 
+def test_an_empty_if_match_sends_no_header(serve) -> None:
+    """`if_match: "{{ params.etag }}"` when the flow has no ETag renders empty: the write goes without one."""
+    server = serve(Record())
+    ops = {"update": {**UPDATE, "if_match": "{{ params.etag }}"}}
+    run(call_once(make_connector(server.url, operations=ops), "update", {"if_match": ""}))
+    assert "if-match" not in server.requests[-1].headers
+
+
 def test_if_match_fetch_reads_the_etag_first_and_412_without_a_vendor_code_is_etag_conflict(serve) -> None:
     record = Record()
     server = serve(record)
