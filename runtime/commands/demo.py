@@ -2,7 +2,8 @@
 
 Starts the simulators on loopback (ports 8701-8703 when free), sets their URLs and demo credentials
 in the environment, serves the project, sends two signed sample orders through the webhook, and
-prints what to try next.
+prints what to try next. `--systems stripe,shopify` (or `all`) also starts those vendor simulators
+(`runtime.demo.vendor_sims`) and prints their URLs.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import httpx
 from runtime.commands.serve import add_options, listen_or_explain, precheck, serve
 from runtime.demo import wms
 from runtime.demo.simulators import DEMO_CREDENTIALS, start_simulators
+from runtime.demo.vendor_sims import start_vendor_simulators, systems_argument
 from runtime.expr import dumps
 from runtime.service import loop as serve_loop
 from runtime.service.logs import configure
@@ -69,6 +71,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p = sub.add_parser("demo", help="serve the bundled project with simulated CRM, billing and ERP systems")
     add_options(p)
     p.add_argument("--no-traffic", action="store_true", help="do not send the sample orders")
+    p.add_argument(
+        "--systems",
+        type=systems_argument,
+        default=[],
+        metavar="A,B",
+        help="also start these vendor simulators (stripe,shopify,… or all) and print their URLs",
+    )
     p.set_defaults(handler=run)
 
 
@@ -159,11 +168,15 @@ def run(args: argparse.Namespace) -> int:
     ports = {name: port for name, port in (("crm", 8701), ("erp", 8702), ("billing", 8703)) if _free(port)}
     sims = start_simulators(ports)
     os.environ.update(sims.env())
+    vendors = start_vendor_simulators(args.systems)
+    os.environ.update(vendors.env())
     sims.connect_webhooks(f"http://127.0.0.1:{args.port}")
     os.environ.setdefault("SYNCLINE_OPERATOR_TOKENS", DEMO_TOKEN)
     service = Service(project, args.store, workers=args.workers, checked=checked, poison_after=args.poison_after)
     configure("warning" if args.log_level == "info" else args.log_level, redact=service.redact_text)
     print("simulated systems: " + ", ".join(f"{n} {s.url}" for n, s in sims.servers.items()), flush=True)
+    if vendors.running:
+        print(vendors.describe(), flush=True)
     why = wms.unreachable() or wms.declare_queue()
     if why is not None:  # the demo cannot assume a broker: that one flow waits, the rest runs
         service.skip_sources.add(wms.FLOW)
@@ -179,4 +192,5 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         sims.stop()
+        vendors.stop()
     return 0
