@@ -503,6 +503,22 @@ _RAW_INSERT_RUN = (
 _RAW_INSERT_KEY = f"INSERT INTO {run_keys.name} (run_id, name, value) VALUES (?, ?, ?)"
 
 
+_RAW_INSERT_ITEM = (
+    f"INSERT INTO {poll_items.name} (trigger_id, item_key, run_id, created_at) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (trigger_id, item_key) DO NOTHING"
+)
+
+
+def _insert_item_once(conn: Connection, st: _Statements, trigger_id: str, key: str, run_id: str, now: float) -> bool:
+    """Record a trigger's item key; False when it was recorded before (on SQLite straight through the
+    driver, as runs are: a statement through SQLAlchemy costs several times its work at intake rates)."""
+    raw = _raw_sqlite(conn)
+    if raw is not None:
+        return bool(raw.execute(_RAW_INSERT_ITEM, (trigger_id, key, run_id, now)).rowcount == 1)
+    item = {"trigger_id": trigger_id, "item_key": key, "run_id": run_id, "created_at": now}
+    return conn.execute(st.insert_poll_item_once, item).first() is not None
+
+
 def _raw_insert_run(raw: Any, row: Row) -> int | None:
     """SQLite: insert the run, None when its (flow, idempotency key) exists (NULL keys never clash).
     `seq` is the rowid, so no RETURNING (whose row costs the writer another trip for the GIL)."""
@@ -717,8 +733,7 @@ def _accept_poll(
         if item_key in seen:
             continue
         seen.add(item_key)
-        item = {"trigger_id": trigger_id, "item_key": item_key, "run_id": row["id"], "created_at": now}
-        if conn.execute(st.insert_poll_item_once, item).first() is None:
+        if not _insert_item_once(conn, st, trigger_id, item_key, row["id"], now):
             continue  # seen by an earlier poll
         result = _create(conn, st, new, row, keys)
         if not result.created:
