@@ -162,3 +162,53 @@ def test_preset_suiteql_pages_by_offset_until_has_more_is_false(netsuite: NetSui
     assert [row["companyname"] for row in rows] == ["Acme Corp", "Kanto Trading KK", "Gulf Supplies WLL"]
     pages = netsuite.seen("POST", "/suiteql")
     assert [p.query for p in pages] == ["offset=0&limit=2", "offset=2&limit=2"] and netsuite.verified == 2
+
+
+def test_preset_invoice_payment_and_credit_memo_upserts(netsuite: NetSuite) -> None:
+    """An invoice, a partial customer payment applied to it and a credit memo, each upserted by external id
+    through `preset: netsuite`, in three-decimal dinars; over-applying a payment is refused."""
+    from tests.sims.preset_connection import preset_connector
+
+    account = {
+        "account_id": ACCOUNT,
+        "base_url": netsuite.url,
+        "consumer_key": CONSUMER_KEY,
+        "consumer_secret": CONSUMER_SECRET,
+        "token_id": TOKEN_ID,
+        "token_secret": TOKEN_SECRET,
+    }
+    lines = {"items": [{"item": {"id": "42"}, "quantity": 4, "rate": "3.125"}]}
+    invoice = {"entity": {"id": "109"}, "item": lines}
+    made = preset_connector("netsuite", account)
+    calls = [CallRequest("upsert_invoice", {"path": "/record/v1/invoice/eid:INV-9", "body": invoice})]
+    (created,) = call(made, *calls)
+    invoice_id = next(iter(netsuite.data["invoice"]))
+    payment = {
+        "customer": {"id": "109"},
+        "payment": "10.000",
+        "apply": {"items": [{"doc": {"id": invoice_id}, "amount": "10.000"}]},
+    }
+    memo = {"entity": {"id": "109"}, "item": {"items": [{"item": {"id": "42"}, "quantity": 1, "rate": "1.250"}]}}
+    paid_answer, memo_answer = call(
+        preset_connector("netsuite", account),
+        CallRequest("upsert_customer_payment", {"path": "/record/v1/customerPayment/eid:PAY-9", "body": payment}),
+        CallRequest("upsert_credit_memo", {"path": "/record/v1/creditMemo/eid:CM-9", "body": memo}),
+    )
+    payment_id = next(iter(netsuite.data["customerPayment"]))
+    (paid,) = call(
+        preset_connector("netsuite", account),
+        CallRequest("get_customer_payment", {"path": f"/record/v1/customerPayment/{payment_id}"}),
+    )
+    assert created is None and paid_answer is None and memo_answer is None
+    assert str(netsuite.data["invoice"][invoice_id]["amountRemaining"]) == "2.500"  # 12.500 − 10.000
+    assert paid["customer"]["id"] == "109" and str(paid["unapplied"]) == "0.000" and paid["tranId"].startswith("PYMT")
+    (credit,) = netsuite.data["creditMemo"].values()
+    assert credit["tranId"].startswith("CM") and str(credit["total"]) == "1.250"
+
+    too_much = {**payment, "apply": {"items": [{"doc": {"id": invoice_id}, "amount": "5.000"}]}}
+    with pytest.raises(ConnectorError) as caught:
+        call(
+            preset_connector("netsuite", account),
+            CallRequest("upsert_customer_payment", {"path": "/record/v1/customerPayment/eid:PAY-10", "body": too_much}),
+        )
+    assert (caught.value.status, caught.value.code) == (400, "USER_ERROR")

@@ -4,7 +4,8 @@ as Oracle's NetSuite help documents them.
 - Auth: token-based authentication, OAuth 1.0a with HMAC-SHA256 and `realm` = the account id. Every
   request's signature is verified by `oauthlib`'s own server-side `ResourceEndpoint` (an independent
   implementation); a bad signature, a replayed nonce or a wrong realm is 401 `INVALID_LOGIN`.
-- Records: customer, salesOrder, invoice, inventoryItem, itemFulfillment. `GET /record/v1/<type>` lists
+- Records: customer, salesOrder, invoice, creditMemo, customerPayment (applied to invoices),
+  inventoryItem, itemFulfillment. `GET /record/v1/<type>` lists
   ids with `limit`/`offset`, `hasMore`, `totalResults` and `links` (rel next); `GET …/<id>` a record
   (`expandSubResources=true` inlines `item.items`); `POST` creates and answers 204 with `Location`;
   `PATCH …/<id>` updates (204); `PUT …/eid:<externalId>` upserts by external id — NetSuite's way to
@@ -38,7 +39,16 @@ TOKEN_ID = "2c6a3b9bc0a2b1e4f5d6c7b8a9f0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8"
 TOKEN_SECRET = "f1e2d3c4b5a6978877665544332211ffeeddccbbaa99887766554433221100ab"
 RECORD = "/services/rest/record/v1"
 SUITEQL = "/services/rest/query/v1/suiteql"
-RECORD_TYPES = ("customer", "salesOrder", "invoice", "inventoryItem", "itemFulfillment")
+RECORD_TYPES = (
+    "customer",
+    "salesOrder",
+    "invoice",
+    "creditMemo",
+    "customerPayment",
+    "inventoryItem",
+    "itemFulfillment",
+)
+TRANSACTIONS = {"salesOrder": ("SO", "SalesOrd"), "invoice": ("INV", "CustInvc"), "creditMemo": ("CM", "CustCred")}
 CURRENCIES = {"1": "USD", "2": "GBP", "3": "CAD", "4": "EUR", "5": "JPY", "6": "KWD"}
 # units of the subsidiary's base currency (USD) per unit of the transaction currency
 EXCHANGE_RATES = {
@@ -184,6 +194,8 @@ class NetSuite(VendorSim):
             },
             "salesOrder": {},
             "invoice": {},
+            "creditMemo": {},
+            "customerPayment": {},
             "itemFulfillment": {},
         }
         self.counters["transaction"] = 500
@@ -224,7 +236,8 @@ class NetSuite(VendorSim):
             out["currency"] = _ref("currency", record["currency"], CURRENCIES.get(record["currency"], "?"), base)
         if "entity_id" in record:
             customer = self.data["customer"].get(record["entity_id"], {})
-            out["entity"] = _ref("customer", record["entity_id"], customer.get("companyName", ""), base)
+            field = "customer" if record_type == "customerPayment" else "entity"
+            out[field] = _ref("customer", record["entity_id"], customer.get("companyName", ""), base)
         if "lines" in record:
             link: dict[str, Any] = {
                 "links": [{"rel": "self", "href": f"{base}{RECORD}/{record_type}/{record['id']}/item"}]
@@ -320,8 +333,12 @@ class NetSuite(VendorSim):
             return problem(400, "INVALID_CONTENT", "The request body is not valid JSON.")
         existing = self.data[record_type].get(record_id) if record_id else None
         record: dict[str, Any] = dict(existing or {})
-        if record_type in ("salesOrder", "invoice"):
+        if record_type in TRANSACTIONS:
             error = self._transaction(record, body, creating=existing is None)
+            if error is not None:
+                return error
+        elif record_type == "customerPayment":
+            error = self._payment(record, body, creating=existing is None)
             if error is not None:
                 return error
         elif record_type == "customer":
@@ -335,8 +352,10 @@ class NetSuite(VendorSim):
         if existing is None:
             number = self.next_number("transaction" if record_type != "customer" else "customer", start=200)
             record["id"] = str(number)
-            if record_type in ("salesOrder", "invoice"):
-                record["tranId"] = ("SO" if record_type == "salesOrder" else "INV") + str(1000 + number)
+            if record_type in TRANSACTIONS:
+                record["tranId"] = TRANSACTIONS[record_type][0] + str(1000 + number)
+            elif record_type == "customerPayment":
+                record["tranId"] = f"PYMT{1000 + number}"
         record["lastModifiedDate"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.data[record_type][record["id"]] = record
         return Response(status_code=204, headers={"Location": f"{base}{RECORD}/{record_type}/{record['id']}"})
@@ -408,6 +427,42 @@ class NetSuite(VendorSim):
         record.setdefault("status", {"id": "B", "refName": "Pending Fulfillment"})
         return None
 
+    def _payment(self, record: dict[str, Any], body: dict[str, Any], *, creating: bool) -> Response | None:
+        """A customer payment: `customer`, `payment` (the amount) and `apply.items[{doc: {id}, amount}]`,
+        each applied amount taken off that invoice's `amountRemaining`."""
+        customer = body.get("customer")
+        customer_id = str(customer.get("id")) if isinstance(customer, dict) else None
+        if creating and customer_id not in self.data["customer"]:
+            return problem(400, "INVALID_VALUE", "Invalid value for the field 'customer'.", "customer")
+        try:
+            amount = Decimal(str(body.get("payment", record.get("payment", 0))))
+        except ArithmeticError:
+            return problem(400, "INVALID_VALUE", "Invalid value for the field 'payment'.", "payment")
+        applied = body.get("apply", {}).get("items", []) if isinstance(body.get("apply"), dict) else []
+        total = Decimal(0)
+        for index, line in enumerate(applied):
+            doc = line.get("doc") if isinstance(line, dict) else None
+            invoice = self.data["invoice"].get(str(doc.get("id"))) if isinstance(doc, dict) else None
+            if invoice is None:
+                return problem(
+                    400, "INVALID_VALUE", f"Invalid invoice on apply line {index + 1}.", f"apply.items[{index}].doc"
+                )
+            share = Decimal(str(line.get("amount", 0)))
+            remaining = invoice.get("amountRemaining", invoice.get("total", Decimal(0)))
+            if share > remaining:
+                return problem(400, "USER_ERROR", "The amount applied exceeds the amount remaining on the invoice.")
+            invoice["amountRemaining"] = remaining - share
+            total += share
+        if total > amount:
+            return problem(400, "USER_ERROR", "The total applied exceeds the payment amount.", "payment")
+        if customer_id:
+            record["entity_id"] = customer_id
+        record.update(payment=amount, applied=total, unapplied=amount - total)
+        for key in ("externalId", "memo", "tranDate"):
+            if key in body:
+                record[key] = body[key]
+        return None
+
     # ---------------------------------------------------------------------------------------- SuiteQL
 
     async def suiteql(self, request: Request) -> Response:
@@ -461,7 +516,7 @@ class NetSuite(VendorSim):
                 for i in self.data["inventoryItem"].values()
             ]
         if name == "transaction":
-            kinds = {"salesOrder": "SalesOrd", "invoice": "CustInvc"}
+            kinds = {kind: code for kind, (_, code) in TRANSACTIONS.items()}
             return [
                 {
                     "id": t["id"],
