@@ -125,3 +125,39 @@ def test_success_false_is_an_error_with_zuoras_code_and_lock_contention_is_retri
     with pytest.raises(ConnectorError) as caught:
         calls(connector(zuora), CallRequest("create_payment", {"body": {**jpy, "amount": "10"}}))
     assert caught.value.retriable and caught.value.code == "50000050"
+
+
+def test_preset_credit_memo_from_an_invoice_in_yen(zuora: Zuora) -> None:
+    """`preset: zuora`: a credit memo from an invoice, posted and applied, lowers its balance; a fraction
+    of a yen is Zuora's invalid-value error (HTTP 200, success false); the memo is listed for the account."""
+    from tests.sims.preset_connection import preset_connector
+
+    account = {"base_url": zuora.url, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+    item = "8ad0823f8455bb4a01845b3a0c5e7c34"
+    body = {
+        "items": [{"invoiceItemId": item, "amount": 1200}],
+        "reasonCode": "Service credit",
+        "autoPost": True,
+        "autoApplyToInvoiceUponPosting": True,
+    }
+    memo, listed = calls(
+        preset_connector("zuora", account),
+        CallRequest(
+            "create_credit_memo_from_invoice",
+            {"path": "/v1/invoices/INV00000001/creditmemos", "body": body},
+            idempotency_key="cm-1",
+        ),
+        CallRequest("list_credit_memos", {"query": {"accountId": "8ad0823f8455bb4a01845b3a0b4a7c10", "pageSize": 40}}),
+    )
+    assert memo["status"] == "Posted" and memo["appliedAmount"] == 1200 and memo["number"] == "CM00000001"
+    assert [m["number"] for m in listed] == ["CM00000001"]
+    assert zuora.data["invoices"]["8ad0823f8455bb4a01845b3a0c5e7c33"]["balance"] == 12000
+    fraction = {**body, "items": [{"invoiceItemId": item, "amount": "0.5"}]}
+    with pytest.raises(ConnectorError) as caught:
+        calls(
+            preset_connector("zuora", account),
+            CallRequest(
+                "create_credit_memo_from_invoice", {"path": "/v1/invoices/INV00000001/creditmemos", "body": fraction}
+            ),
+        )
+    assert (caught.value.status, caught.value.code, caught.value.retriable) == (200, "53000020", False)

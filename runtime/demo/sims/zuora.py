@@ -11,7 +11,8 @@ describe them.
 - Objects: accounts (`GET/POST /v1/accounts`, `GET /v1/accounts/{key}`), catalog products
   (`GET /v1/catalog/products`), subscriptions (`POST /v1/subscriptions`,
   `GET /v1/subscriptions/accounts/{key}`), invoices (`GET /v1/transactions/invoices/accounts/{key}`)
-  and payments (`POST /v1/payments`).
+  payments (`POST /v1/payments`) and credit memos (`POST /v1/invoices/{key}/creditmemos`,
+  `GET /v1/creditmemos?accountId=`).
 - The rate limit is 429 with `RateLimit-Limit`/`RateLimit-Remaining`/`RateLimit-Reset` headers.
 """
 
@@ -133,6 +134,7 @@ class Zuora(VendorSim):
                 },
             },
             "payments": {},
+            "creditmemos": {},
         }
         self.tokens = set()
         self.by_key = {}
@@ -151,6 +153,8 @@ class Zuora(VendorSim):
             Route("/v1/subscriptions/accounts/{key}", self.subscriptions, methods=["GET"]),
             Route("/v1/transactions/invoices/accounts/{key}", self.invoices, methods=["GET"]),
             Route("/v1/payments", self.create_payment, methods=["POST"]),
+            Route("/v1/invoices/{key}/creditmemos", self.credit_memo_from_invoice, methods=["POST"]),
+            Route("/v1/creditmemos", self.credit_memos, methods=["GET"]),
         ]
 
     # ------------------------------------------------------------------------------------- plumbing
@@ -400,6 +404,60 @@ class Zuora(VendorSim):
             return json_response({**payment, "success": True})
 
         return await self._write(request, make)
+
+    def _invoice(self, key: str) -> dict[str, Any] | None:
+        return next((i for i in self.data["invoices"].values() if key in (i["id"], i["invoiceNumber"])), None)
+
+    async def credit_memo_from_invoice(self, request: Request) -> Response:
+        invoice = self._invoice(request.path_params["key"])
+
+        def make(body: dict[str, Any]) -> Response:
+            if invoice is None:
+                return failure(50000040, f"Cannot find entity by key: '{request.path_params['key']}'.")
+            places = Decimal(1).scaleb(-DECIMALS[invoice["currency"]])
+            items = {item.get("id"): item for item in invoice.get("invoiceItems", [])}
+            amount = Decimal(0)
+            for index, part in enumerate(body.get("items") or []):
+                item = items.get(part.get("invoiceItemId"))
+                if item is None:
+                    return failure(53000040, f"items[{index}]: invalid invoiceItemId {part.get('invoiceItemId')}")
+                share = Decimal(str(part.get("amount", 0)))
+                if share.as_tuple().exponent < places.as_tuple().exponent:  # type: ignore[operator]
+                    return failure(53000020, f"items[{index}]: more decimal places than {invoice['currency']} allows")
+                if share > item["chargeAmount"]:
+                    return failure(53000030, f"items[{index}]: the credit exceeds the charge amount")
+                amount += share
+            if amount <= 0:
+                return failure(53000320, "'items' must credit a positive amount")
+            applied = amount if body.get("autoApplyToInvoiceUponPosting") and body.get("autoPost") else Decimal(0)
+            if applied > invoice["balance"]:
+                applied = invoice["balance"]
+            invoice["balance"] -= applied
+            memo = {
+                "id": _uid(),
+                "number": f"CM{self.next_number('creditmemo'):08d}",
+                "accountId": invoice["accountId"],
+                "status": "Posted" if body.get("autoPost") else "Draft",
+                "amount": amount,
+                "appliedAmount": applied,
+                "unappliedAmount": amount - applied,
+                "currency": invoice["currency"],
+                "referredInvoiceId": invoice["id"],
+                "reasonCode": body.get("reasonCode", "Correcting invoice error"),
+                "creditMemoDate": body.get("effectiveDate"),
+            }
+            self.data["creditmemos"][memo["id"]] = memo
+            return json_response({**memo, "success": True})
+
+        return await self._write(request, make)
+
+    async def credit_memos(self, request: Request) -> Response:
+        denied = self._denied(request)
+        if denied is not None:
+            return denied
+        account = request.query_params.get("accountId")
+        rows = [m for m in self.data["creditmemos"].values() if account is None or m["accountId"] == account]
+        return self._page(request, "creditmemos", rows)
 
 
 SIM = Zuora
