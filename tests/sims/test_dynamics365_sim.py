@@ -132,3 +132,48 @@ def test_a_quote_reads_with_its_lines_in_three_decimals(d365: Dynamics365) -> No
         ("GADGET-43", "931.250"),
     ]
     assert sum(line["extendedamount"] for line in lines) == quote["totallineitemamount"]
+
+
+def test_preset_opportunity_create_and_update_with_the_fetched_etag(d365: Dynamics365) -> None:
+    from tests.sims.preset_connection import preset_connector
+
+    account_id = next(iter(d365.data["accounts"]))
+    made = preset_connector(
+        "dynamics365",
+        {
+            "environment_url": d365.url,
+            "login_url": d365.url,
+            "tenant_id": TENANT,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        },
+    )
+    body = {
+        "name": "Platform rollout",
+        "estimatedvalue": 125000,
+        "customerid_account@odata.bind": f"/accounts({account_id})",
+    }
+    created, _ = calls(
+        made,
+        CallRequest("create_opportunity", {"body": body}),
+        CallRequest("list_opportunities", {"query": {}}),
+    )
+    opportunity = created["opportunityid"]
+    (updated,) = calls(
+        preset_connector(
+            "dynamics365",
+            {
+                "environment_url": d365.url,
+                "login_url": d365.url,
+                "tenant_id": TENANT,
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+            },
+        ),
+        CallRequest(
+            "update_opportunity", {"path": f"/opportunities({opportunity})", "body": {"stepname": "3-Propose"}}
+        ),
+    )
+    assert updated is None and d365.data["opportunities"][opportunity]["stepname"] == "3-Propose"
+    assert d365.data["opportunities"][opportunity]["_customerid_value"] == account_id
+    assert d365.seen("PATCH")[-1].headers["if-match"] == created["@odata.etag"]

@@ -3,8 +3,8 @@ token endpoint (`/{tenant}/oauth2/v2.0/token`), as Microsoft Learn documents the
 
 - Auth: OAuth 2.0 client credentials (`client_id`/`client_secret` in the form or HTTP Basic,
   `scope=<org>/.default`); API calls need the bearer token (401 with `WWW-Authenticate: Bearer …`).
-- Entity sets: accounts, contacts, products, salesorders (with `order_details` deep insert), invoices,
-  quotes (`$expand=quote_details`), transactioncurrencies. Records carry `@odata.etag`
+- Entity sets: accounts, contacts, opportunities, products, salesorders (with `order_details` deep
+  insert), invoices, quotes (`$expand=quote_details`), transactioncurrencies. Records carry `@odata.etag`
   (`W/"<version>"`), also the `ETag` header of a single read. Alternate keys address records:
   `accounts(accountnumber='ACC-1')`.
 - Reads: `$select`, `$filter` (`field eq 'v'` joined by `and`), `$top`; paging by
@@ -45,6 +45,7 @@ SETS = {
     "salesorderdetails": "salesorderdetailid",
     "invoices": "invoiceid",
     "quotes": "quoteid",
+    "opportunities": "opportunityid",
     "quotedetails": "quotedetailid",
     "transactioncurrencies": "transactioncurrencyid",
 }
