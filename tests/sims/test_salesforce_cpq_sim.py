@@ -58,7 +58,8 @@ def test_simple_salesforce_reads_prices_saves_and_orders_a_quote(sim: Salesforce
     sim.reset()
     sf = _sdk(sim)
     quote_id = _seeded_quote(sim)
-    found = sf.query("SELECT Id, SBQQ__NetAmount__c FROM SBQQ__Quote__c WHERE SBQQ__Primary__c = 'True'")
+    opportunity = sim._id("Opportunity", 1)
+    found = sf.query(f"SELECT Id, SBQQ__NetAmount__c FROM SBQQ__Quote__c WHERE SBQQ__Opportunity2__c = '{opportunity}'")
     assert found["totalSize"] == 1 and found["records"][0]["SBQQ__NetAmount__c"] == 4770.00
     assert sf.SBQQ__Quote__c.get(quote_id)["CurrencyIsoCode"] == "EUR"
 
@@ -130,6 +131,11 @@ def test_the_preset_reads_prices_saves_and_orders_through_the_cpq_api(sim: Sales
             model["lineItems"][1]["record"]["SBQQ__Quantity__c"] = Decimal(5)
             priced = loads((await _call(connector, "calculate_quote", {"model": model})).output)
             assert priced["netTotal"] == Decimal("5010.00")  # 10 × 441.00 + 5 × 120.00
+            for currency, list_price, net_price in (("JPY", "4900", "4288"), ("KWD", "10.125", "8.859")):
+                model["record"]["CurrencyIsoCode"] = currency  # 12.5 % off, rounded to the currency's decimals
+                model["lineItems"][0]["record"].update(SBQQ__ListPrice__c=Decimal(list_price), SBQQ__Discount__c=12.5)
+                other = loads((await _call(connector, "calculate_quote", {"model": model})).output)
+                assert str(other["lineItems"][0]["record"]["SBQQ__NetPrice__c"]) == net_price
             saved = loads((await _call(connector, "save_quote", {"model": dumps(priced)})).output)
             assert saved["record"]["SBQQ__NetAmount__c"] == Decimal("5010.00")
             lines = await _call(connector, "list_quote_lines", {"quote_id": quote_id})
