@@ -89,7 +89,7 @@ def sample(name: str) -> Any:
     return json.loads((PROJECT / "samples" / name).read_text())
 
 
-def run(sims: Sims, flow: str, payload: Any) -> RunResult:
+def run(sims: Sims, flow: str, payload: Any, expect: str = "succeeded") -> RunResult:
     async def go() -> RunResult:
         plan = build_plan(check_project(PROJECT))
         secrets = SecretStore(SECRETS, environ={})
@@ -98,13 +98,16 @@ def run(sims: Sims, flow: str, payload: Any) -> RunResult:
         await store.open()
         executor = Executor(plan, store, secrets=secrets, env=env, connectors=ConnectorPool(plan, secrets, env))
         try:
-            return await executor.run_flow(flow, payload)
+            result = await executor.run_flow(flow, payload)
+            letters = await store.list_dead_letters(flow=flow)
+            result.dead_letters = letters  # type: ignore[attr-defined]
+            return result
         finally:
             await executor.aclose()
             await store.close()
 
     result = asyncio.run(go())
-    assert result.status == "succeeded", result.error
+    assert result.status == expect, result.error
     return result
 
 
@@ -157,3 +160,19 @@ def test_dynamics_zuora_avalara_and_wms_flows_read_and_write(sims: Sims) -> None
 
     wms = run(sims, "order-to-wms", sample("order_jpy.json")).output
     assert wms["status"] == "received" and sims.wms.data["inventory"]["WIDGET-42"]["allocated"] == 3
+
+
+def test_zuoras_http_200_failure_reaches_the_dead_letter_with_zuoras_code(sims: Sims) -> None:
+    """Zuora answers an unknown rate plan with HTTP 200 and `success: false`: the preset's `errors:` rule
+    fails the step (not retried) and the dead letter carries Zuora's code and message."""
+    payload = {
+        **sample("subscription_jpy.json"),
+        "id": "SUB-BAD",
+        "items": [{"plan_id": "8ad0-unknown", "quantity": 1}],
+    }
+    result = run(sims, "subscription-to-zuora", payload, expect="dead_lettered")
+    (letter,) = result.dead_letters  # type: ignore[attr-defined]
+    assert letter.error["code"] == "53000040" and letter.error["class"] == "fatal" and letter.error["status"] == 200
+    assert "Invalid product rate plan id 8ad0-unknown" in letter.error["message"]
+    attempts = [s for s in sims.zuora.seen("POST", "/v1/subscriptions$") if b"SUB-BAD" in s.body]
+    assert len(attempts) == 1  # not retried
