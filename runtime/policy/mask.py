@@ -102,6 +102,25 @@ def mask_text(text: str, fields: Iterable[str]) -> str:
     return pattern.sub(lambda m: f'{m.group(1)}{m.group(2)}"***"', text)
 
 
+def mask_texts(value: Any, fields: Iterable[str]) -> Any:
+    """`value` with `mask_text` applied to every string in it (an error message quoting a response
+    body, a dead letter's reason): masked fields stay masked inside free text too."""
+    names = sorted(set(fields))
+    if not names:
+        return value
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, str):
+            return mask_text(item, names) if any(name in item for name in names) else item
+        if isinstance(item, dict):
+            return {key: walk(inner) for key, inner in item.items()}
+        if isinstance(item, list | tuple):
+            return [walk(inner) for inner in item]
+        return item
+
+    return walk(value)
+
+
 _TEXT_PATTERNS: dict[tuple[str, ...], re.Pattern[str]] = {}
 
 

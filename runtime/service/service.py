@@ -32,7 +32,7 @@ from runtime.engine.outbox import send as send_outbox
 from runtime.engine.plan import Plan, build_plan
 from runtime.errors import Diagnostic, ProjectError
 from runtime.expr import CLOCK_KEY, ENV_KEY, SECRETS_KEY
-from runtime.policy.mask import mask_text, masker_for_project
+from runtime.policy.mask import mask_text, mask_texts, masker_for_project
 from runtime.secrets import SecretStore, env_resolver
 from runtime.service.events import EventDispatcher
 from runtime.service.logs import bind
@@ -278,8 +278,10 @@ class Service:
     def present(self, value: Any) -> Any:
         """A value as it may leave Syncline for people: masked fields and secrets replaced by ***."""
         plan = getattr(self, "plan", None)
-        masked = masker_for_project(plan)(value) if plan is not None else value
-        return self.secrets.redact_value(masked)
+        if plan is not None:
+            masker = masker_for_project(plan)
+            value = mask_texts(masker(value), masker.fields)
+        return self.secrets.redact_value(value)
 
     def redact_text(self, text: str) -> str:
         """Log text with secrets and masked fields (as `"email": "..."`) replaced by ***."""
