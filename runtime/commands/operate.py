@@ -26,7 +26,7 @@ from runtime.engine.plan import Plan, build_plan
 from runtime.engine.replay import ReplayError, ReplayRequest, replay
 from runtime.errors import ProjectError, UsageError
 from runtime.expr import dumps
-from runtime.policy.mask import masker_for_project
+from runtime.policy.mask import presenter_for_project
 from runtime.render.redacted import redacted
 from runtime.render.report import run_as_dict, run_as_text, wrap
 from runtime.secrets import SecretStore
@@ -150,7 +150,7 @@ async def _runs_show(args: argparse.Namespace, plan: Plan, store: Store) -> int:
     if run is None:
         print(f"no run {args.run_id!r}", file=sys.stderr)
         return 1
-    mask = masker_for_project(plan)
+    mask = presenter_for_project(plan)
     run.input, run.output, run.error = mask(run.input), mask(run.output), mask(run.error)
     result = RunResult(run, run.status, run.output, run.error, response=mask(run.meta.get("response")))
     result.journal = await store.journal(run.id)
@@ -166,7 +166,7 @@ async def _runs_show(args: argparse.Namespace, plan: Plan, store: Store) -> int:
         if letters:
             letter = letters[0]
             replayed = f", replayed as {letter.replay_run_id}" if letter.replay_run_id else ""
-            shown = f"{letter.reason} (at {_when(letter.created_at)}{replayed})"
+            shown = f"{mask(letter.reason)} (at {_when(letter.created_at)}{replayed})"
             text += "\n".join(wrap(shown, "dead letter: ")) + "\n"
     text += f"input: {dumps(run.input)[:2000]}\n"
     _out(args, {**run_as_dict(result), "input": run.input}, text)
@@ -175,8 +175,9 @@ async def _runs_show(args: argparse.Namespace, plan: Plan, store: Store) -> int:
 
 async def _dlq_list(args: argparse.Namespace, plan: Plan, store: Store) -> int:
     letters = await store.list_dead_letters(flow=args.flow, include_replayed=args.all, limit=1000)
+    mask = presenter_for_project(plan)
     lines = [
-        f"{d.run_id}  {_when(d.created_at)}  {d.flow}  {d.reason}"
+        f"{d.run_id}  {_when(d.created_at)}  {d.flow}  {mask(d.reason)}"
         + (f"  replayed as {d.replay_run_id}" if d.replay_run_id else "")
         for d in letters
     ]
@@ -186,8 +187,8 @@ async def _dlq_list(args: argparse.Namespace, plan: Plan, store: Store) -> int:
             {
                 "run_id": d.run_id,
                 "flow": d.flow,
-                "reason": d.reason,
-                "error": d.error,
+                "reason": mask(d.reason),
+                "error": mask(d.error),
                 "created_at": d.created_at,
                 "replay_run_id": d.replay_run_id,
             }

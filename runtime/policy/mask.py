@@ -10,7 +10,7 @@ leaves Syncline for people.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from runtime.expr import PathCompiler
@@ -100,6 +100,13 @@ def mask_text(text: str, fields: Iterable[str]) -> str:
         return text
     pattern = _text_pattern(tuple(names))
     return pattern.sub(lambda m: f'{m.group(1)}{m.group(2)}"***"', text)
+
+
+def presenter_for_project(plan: Plan) -> Callable[[Any], Any]:
+    """How values are shown to people (API, CLI, console): masked fields replaced by ***, as fields
+    and where free text quotes them (`mask_texts`)."""
+    masker = masker_for_project(plan)
+    return lambda value: mask_texts(masker(value), masker.fields)
 
 
 def mask_texts(value: Any, fields: Iterable[str]) -> Any:

@@ -32,7 +32,7 @@ from runtime.engine.outbox import send as send_outbox
 from runtime.engine.plan import Plan, build_plan
 from runtime.errors import Diagnostic, ProjectError
 from runtime.expr import CLOCK_KEY, ENV_KEY, SECRETS_KEY
-from runtime.policy.mask import mask_text, mask_texts, masker_for_project
+from runtime.policy.mask import mask_text, masker_for_project, presenter_for_project
 from runtime.secrets import SecretStore, env_resolver
 from runtime.service.events import EventDispatcher
 from runtime.service.logs import bind
@@ -279,8 +279,7 @@ class Service:
         """A value as it may leave Syncline for people: masked fields and secrets replaced by ***."""
         plan = getattr(self, "plan", None)
         if plan is not None:
-            masker = masker_for_project(plan)
-            value = mask_texts(masker(value), masker.fields)
+            value = presenter_for_project(plan)(value)
         return self.secrets.redact_value(value)
 
     def redact_text(self, text: str) -> str:

@@ -5,6 +5,8 @@ and the admin API shows neither with the value (found by the console's canary te
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.service.conftest import StartNode
@@ -50,6 +52,13 @@ async def test_a_masked_value_quoted_in_an_error_is_masked_in_the_api(
     letters = await until(lambda: _letters(node, headers))
     shown = json.dumps(letters) + (await node.client.get(f"/api/v1/runs/{run_id}", headers=headers)).text
     assert EMAIL not in shown
+
+    store = f"sqlite:///{project / 'state.db'}"  # the harness's store
+    for command, fmt in ((["dlq", "list"], "json"), (["runs", "show", run_id], "text")):  # and the CLI
+        cli = [sys.executable, "-m", "runtime.cli", *command, "--project", str(project), "--store", store]
+        printed = subprocess.run([*cli, "--format", fmt], capture_output=True, text=True, timeout=60)
+        assert printed.returncode == 0, printed.stderr
+        assert EMAIL not in printed.stdout + printed.stderr, (command, fmt)
     assert '"email\\": \\"***\\"' in shown or '"email": "***"' in shown
 
 
