@@ -125,9 +125,7 @@ class KitContext(SourceContext):
             raise AssertionError("the source asked for a connector but the kit was given none")
         return self.live_connector
 
-    async def call(
-        self, operation: str, params: Mapping[str, Any], *, headers: Mapping[str, str] | None = None
-    ) -> Any:
+    async def call(self, operation: str, params: Mapping[str, Any], *, headers: Mapping[str, str] | None = None) -> Any:
         if self.calls is None:
             raise AssertionError(f"the source called {operation} but the kit was given no `calls`")
         result = self.calls(operation, params)

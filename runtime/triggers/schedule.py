@@ -5,8 +5,9 @@ them; intervals count from a fixed epoch, so every node computes the same times)
 event keyed by that fire time: with several nodes on one store, each fire time becomes one run.
 A fire reached more than `misfire_grace` late (the node was too busy) is skipped and counted
 (`missed`); a fire no node took (all were down, or its commit failed) is taken when a source starts
-within `misfire_grace` after it (the key makes that once, whichever node starts). `overlap: skip` fires nothing while a run of the flow is not ended yet; `overlap: queue`
-gives every fire the ordering key `schedule:<flow>`, so its runs execute one after another.
+within `misfire_grace` after it (the key makes that once, whichever node starts). `overlap: skip`
+fires nothing while a run of the flow is not ended yet; `overlap: queue` gives every fire the
+ordering key `schedule:<flow>`, so its runs execute one after another.
 """
 
 from __future__ import annotations
