@@ -17,6 +17,7 @@ from starlette.responses import Response, StreamingResponse
 
 from runtime.console import auth
 from runtime.console.base import ConsoleBase
+from runtime.console.sources import source_states
 from runtime.console.svg import flow_graph, sparkline
 from runtime.console.triage import triage_state
 from runtime.console.views import (
@@ -44,11 +45,11 @@ class Pages(ConsoleBase):
         flows = await overview_counts(service.store, service.plan.flows, now)
         depth = await service.store.dead_letter_depth()
         queue = await service.store.queue_stats(now=now)
-        lags = trigger_lags(service.metrics)
+        sources = source_states(service.sources, now, service.metrics)
         rows = [
             {
                 "counts": c,
-                "lag": lags.get(c.flow, {}),
+                "source": sources.get(c.flow),
                 "spark": sparkline(c.per_hour, f"runs of {c.flow} per hour, last 24 hours"),
                 "failspark": sparkline(c.failed_per_hour, f"failed and dead-lettered runs of {c.flow} per hour"),
                 "dead_letters": depth.get(c.flow, 0),
@@ -319,22 +320,3 @@ class Pages(ConsoleBase):
                     for found in reconciliations(detail.body, self.tolerances(name)):
                         results.append({"run": summary, **found})
         return self.render("reconciliation.j2", request, session, flows=sorted(flows), results=results)
-
-
-LAG_GAUGES = (("schedule", "schedule_lag"), ("poll", "poll_lag"), ("source", "source_lag"))
-
-
-def trigger_lags(metrics: Any) -> dict[str, dict[str, float]]:
-    """flow → {"schedule" | "poll" | "source": seconds}, from this node's lag gauges (`/metrics`)."""
-    lags: dict[str, dict[str, float]] = {}
-    for label, attribute in LAG_GAUGES:
-        gauge = getattr(metrics, attribute, None)
-        if gauge is None:
-            continue
-        for family in gauge.collect():
-            for sample in family.samples:
-                flow = sample.labels.get("flow")
-                if flow:
-                    entry = lags.setdefault(flow, {})
-                    entry[label] = max(entry.get(label, 0.0), float(sample.value))
-    return lags

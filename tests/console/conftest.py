@@ -67,6 +67,15 @@ steps:
       tolerance: {amount: 0.01}
 """
 
+NIGHTLY = """
+owner: finance-ops
+trigger:
+  schedule: {cron: "0 0 1 1 *"}
+steps:
+  - id: done
+    set: {ok: true}
+"""
+
 POLICIES = """
 kind: Policy
 name: controls
@@ -96,7 +105,9 @@ READS = """
 
 
 def console_project(root: Path, sink_url: str) -> Path:
-    project = write_project(root, sink_url, {"orders": ORDERS, "invoices": INVOICES, "recon": RECON})
+    project = write_project(
+        root, sink_url, {"orders": ORDERS, "invoices": INVOICES, "recon": RECON, "nightly": NIGHTLY}
+    )
     (project / "governance" / "controls.yaml").write_text(POLICIES)
     connection = project / "systems" / "sink.yaml"
     connection.write_text(connection.read_text().rstrip("\n") + "\n" + READS)

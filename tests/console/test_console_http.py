@@ -408,6 +408,29 @@ async def test_the_overview_counts_runs_per_flow(console: ConsoleNode) -> None:
     assert time.time() > 0
 
 
+async def test_the_overview_shows_each_sources_kind_lag_and_backpressure(
+    console: ConsoleNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = console.node.service
+    host = next(h for h in service.sources if h.flow.name == "nightly")
+    cell = r'<a href="/console/flows/{}">{}</a></th>.*?<td class="source">(.*?)</td>'
+    async with console.signed_in(VIEWER) as client:
+        page = (await client.get("/console/")).text
+        nightly = re.search(cell.format("nightly", "nightly"), page, re.S)
+        assert nightly and "schedule</span>: last reached its origin" in nightly.group(1), page
+        assert "paused" not in nightly.group(1)
+        orders = re.search(cell.format("orders", "orders"), page, re.S)
+        assert orders and orders.group(1) == ""  # a webhook flow has no source
+        host.context.last_progress = service.clock.time() - 600  # shown to a tenth of a minute
+        service.metrics.child(service.metrics.source_delay, "nightly", "schedule").set(2.5)
+        monkeypatch.setattr(host.context, "paused", lambda: True)
+        page = (await client.get("/console/")).text
+    nightly = re.search(cell.format("nightly", "nightly"), page, re.S)
+    assert nightly, page
+    assert "last reached its origin 10.0 min ago" in nightly.group(1)
+    assert "taken 2.50 s late" in nightly.group(1) and '<strong class="bad">paused</strong>' in nightly.group(1)
+
+
 async def test_forms_must_be_url_encoded_and_small(console: ConsoleNode) -> None:
     async with console.signed_in(OPERATOR) as client:
         token = csrf_of((await client.get("/console/")).text)

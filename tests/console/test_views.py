@@ -4,6 +4,7 @@ timeline's axis, lineage order, reconciliation results and the SVG pictures."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -142,12 +143,28 @@ def test_the_demo_prints_the_console_url_and_a_token_to_sign_in_with() -> None:
     assert f"Console: http://127.0.0.1:8091/console/  (sign in with the token {DEMO_TOKEN})" in text
 
 
-def test_trigger_lags_come_from_the_nodes_gauges() -> None:
-    from runtime.console.pages import trigger_lags
+def test_source_states_of_every_kind_come_from_the_nodes_hosts() -> None:
+    from types import SimpleNamespace
+
+    from runtime.console.sources import source_states
     from runtime.service.metrics import Metrics
 
+    def host(flow: str, kind: str, since: float | None, paused: bool = False) -> Any:
+        context = SimpleNamespace(paused=lambda: paused)
+        return SimpleNamespace(
+            flow=SimpleNamespace(name=flow), kind=SimpleNamespace(key=kind), since=since, context=context
+        )
+
     metrics = Metrics()
-    metrics.schedule_lag.labels("hourly").set(2.5)
-    metrics.poll_lag.labels("invoices").set(40)
-    lags = trigger_lags(metrics)
-    assert lags["hourly"] == {"schedule": 2.5} and lags["invoices"]["poll"] == 40
+    metrics.source_delay.labels("hourly", "schedule").set(2.5)
+    hosts = [
+        host("hourly", "schedule", 990.0),
+        host("inbox", "queue", 1000.0, paused=True),
+        host("drop", "file", None),
+        host("feed", "vendor-plugin", 1003.0),  # a plugin's kind: nothing is special about the known ones
+    ]
+    states = source_states(hosts, 1000.0, metrics)
+    assert states["hourly"].kind == "schedule" and states["hourly"].lag == 10.0 and states["hourly"].delay == 2.5
+    assert states["inbox"].paused and states["inbox"].lag == 0.0 and states["inbox"].delay is None
+    assert states["drop"].lag is None and not states["drop"].paused
+    assert states["feed"].kind == "vendor-plugin" and states["feed"].lag == 0.0  # a clock ahead is no negative lag
