@@ -419,17 +419,27 @@ def free_port() -> int:
 class ServerThread:
     """Runs an ASGI app with uvicorn on a loopback port in a background thread."""
 
-    def __init__(self, app: Any, port: int | None = None) -> None:
+    def __init__(self, app: Any, port: int | None = None, *, tls: tuple[str, str] | None = None) -> None:
+        """`tls`: (certificate file, key file) to serve HTTPS instead of HTTP (tests of clients that insist on it)."""
         self.port = port or free_port()
+        self.tls = tls
+        certfile, keyfile = tls or (None, None)
         self.config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off", access_log=False
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
         )
         self.server = uvicorn.Server(self.config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self) -> ServerThread:
         self.thread.start()

@@ -10,6 +10,7 @@ A `VendorSim` subclass lists its vendor routes (`vendor_routes`) and keeps its r
   the vendor's own rate-limit answer comes from `rate_limited()` (`inject_rate_limit(times)`);
 - `GET /_sim/state` (records and counters) and `POST /_sim/reset` (the starting dataset again);
 - `json(value, status, headers)`: exact decimals, the vendor's content type.
+- `start(tls=(certificate file, key file))`: HTTPS on loopback, for vendor SDKs that refuse plain HTTP.
 """
 
 from __future__ import annotations
@@ -199,9 +200,9 @@ class VendorSim:
 
         return app
 
-    def start(self, port: int | None = None) -> VendorSim:
-        """Serve on a loopback port in a background thread."""
-        self.server = ServerThread(self.app(), port).start()
+    def start(self, port: int | None = None, *, tls: tuple[str, str] | None = None) -> VendorSim:
+        """Serve on a loopback port in a background thread; over HTTPS when `tls` is (certificate file, key file)."""
+        self.server = ServerThread(self.app(), port, tls=tls).start()
         return self
 
     def stop(self) -> None:

@@ -1,7 +1,8 @@
 """Dynamics 365 (Dataverse) simulator: the Web API (`/api/data/v9.2/`) and the Microsoft identity platform's
 token endpoint (`/{tenant}/oauth2/v2.0/token`), as Microsoft Learn documents them.
 
-- Auth: OAuth 2.0 client credentials (`client_id`/`client_secret` in the form or HTTP Basic,
+- Auth: OpenID Connect discovery (`/{tenant}/v2.0/.well-known/openid-configuration`, MSAL's first call);
+  OAuth 2.0 client credentials (`client_id`/`client_secret` in the form or HTTP Basic,
   `scope=<org>/.default`); API calls need the bearer token (401 with `WWW-Authenticate: Bearer …`).
 - Entity sets: accounts, contacts, opportunities, products, salesorders (with `order_details` deep
   insert), invoices, quotes (`$expand=quote_details`), transactioncurrencies. Records carry `@odata.etag`
@@ -164,11 +165,31 @@ class Dynamics365(VendorSim):
 
     def vendor_routes(self) -> list[BaseRoute]:
         return [
+            Route("/{tenant}/v2.0/.well-known/openid-configuration", self.openid_configuration, methods=["GET"]),
             Route("/{tenant}/oauth2/v2.0/token", self.token, methods=["POST"]),
             Route(API + "/{resource:path}", self.api, methods=["GET", "POST", "PATCH", "DELETE"]),
         ]
 
     # ------------------------------------------------------------------------------------------ auth
+
+    async def openid_configuration(self, request: Request) -> Response:
+        """OpenID Connect discovery, where MSAL looks up the tenant's token endpoint."""
+        tenant = request.path_params["tenant"]
+        if tenant != self.tenant:
+            description = f"AADSTS90002: Tenant '{tenant}' not found."
+            return json_response({"error": "invalid_tenant", "error_description": description}, 400)
+        root = f"{request.url.scheme}://{request.url.netloc}/{tenant}"
+        return json_response(
+            {
+                "issuer": f"{root}/v2.0",
+                "authorization_endpoint": f"{root}/oauth2/v2.0/authorize",
+                "token_endpoint": f"{root}/oauth2/v2.0/token",
+                "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+                "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+                "scopes_supported": ["openid", "profile", "email", "offline_access"],
+                "tenant_region_scope": "NA",
+            }
+        )
 
     async def token(self, request: Request) -> Response:
         self.token_requests += 1
