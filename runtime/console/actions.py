@@ -1,7 +1,7 @@
-"""The console's actions: sign in and out, replay dead letters after a dry-run preview, decide
-holds, triage exceptions. Every post is checked by `ConsoleBase.action` (session, CSRF token,
-operator role) before it reaches these handlers, and goes to the admin API in-process, which
-checks the token's role and team again.
+"""The console's actions: sign in (failed sign-ins limited per client address, `limiter.py`) and
+out, replay dead letters after a dry-run preview, decide holds, triage exceptions. Every post is
+checked by `ConsoleBase.action` (session, CSRF token, operator role) before it reaches these
+handlers, and goes to the admin API in-process, which checks the token's role and team again.
 """
 
 from __future__ import annotations
@@ -29,6 +29,17 @@ class Actions(ConsoleBase):
         return response
 
     async def login(self, request: Request) -> Response:
+        client = request.client.host if request.client else ""
+        wait = self.sign_ins.retry_after(client)
+        if wait is not None:
+            response = self.problem_page(
+                request,
+                None,
+                429,
+                f"Too many failed sign-ins from your address; try again in {wait} s.",
+            )
+            response.headers["Retry-After"] = str(wait)
+            return response
         try:
             form = await read_form(request)
         except FormError as exc:
@@ -39,6 +50,7 @@ class Actions(ConsoleBase):
             return self.problem_page(request, None, 403, "The sign-in form has expired; reload it and try again.")
         session = self.session_for((form_text(form, "token") or "").strip())
         if session is None:
+            self.sign_ins.failed(client)
             response = self.render("login.j2", request, None, 401, next=target, nonce=nonce, failed=True)
             auth.set_login_nonce(response, request, nonce)
             return response

@@ -21,6 +21,7 @@ from starlette.types import Message, Receive, Scope, Send
 from runtime.console import auth
 from runtime.console.api import ApiAnswer, InternalApi, mask_strings
 from runtime.console.forms import Form, FormError, read_form
+from runtime.console.limiter import SignInLimiter
 from runtime.console.views import (
     COLUMNS,
     duration,
@@ -82,6 +83,7 @@ class ConsoleBase:
         self.admin = admin
         self.governance = governance
         self.api = InternalApi([*admin.routes(), *governance.routes()])
+        self.sign_ins = SignInLimiter(lambda: service.clock.time())  # failed sign-ins per client address
         env = Environment(
             loader=PackageLoader("runtime.console", "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -114,7 +116,14 @@ class ConsoleBase:
         return HTMLResponse(html, status_code=status)
 
     def problem_page(self, request: Request, session: auth.Session | None, status: int, message: str) -> Response:
-        titles = {400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Conflict", 503: "Unavailable"}
+        titles = {
+            400: "Bad request",
+            403: "Not allowed",
+            404: "Not found",
+            409: "Conflict",
+            429: "Too many attempts",
+            503: "Unavailable",
+        }
         return self.render("error.j2", request, session, status, title=titles.get(status, "Error"), message=message)
 
     def page(self, handler: Page) -> Callable[[Request], Awaitable[Response]]:

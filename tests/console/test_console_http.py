@@ -77,6 +77,54 @@ async def test_a_wrong_token_or_a_missing_csrf_signs_nobody_in(console: ConsoleN
         assert (await client.get("/console/")).status_code == 303
 
 
+async def test_ten_failed_sign_ins_a_minute_from_one_address_are_answered_429(console: ConsoleNode) -> None:
+    async with httpx.AsyncClient(base_url=console.url) as client:
+        for _ in range(10):
+            assert (await sign_in(client, "guessed-token")).status_code == 401
+        refused = await sign_in(client, "guessed-token")
+        assert refused.status_code == 429 and "try again in" in refused.text
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert "content-security-policy" in refused.headers
+        right = await sign_in(client, OPERATOR)  # the right token waits too: guesses must not go on
+        assert right.status_code == 429 and "syncline_console=" not in right.headers.get("set-cookie", "")
+
+
+async def test_the_sign_in_limit_is_per_address_and_ends_with_its_window(console: ConsoleNode) -> None:
+    from starlette.applications import Starlette
+
+    from runtime.clock import FakeClock
+    from runtime.console import Console
+    from runtime.console.limiter import SignInLimiter
+    from runtime.service.admin import AdminApi
+    from runtime.service.governance_api import GovernanceApi
+
+    service = console.node.service
+    admin = AdminApi(service, tokens={OPERATOR: "operator", VIEWER: "viewer"})
+    app = Console(service, admin, GovernanceApi(service, admin, teams={}))
+    clock = FakeClock()
+    app.sign_ins = SignInLimiter(clock.time, attempts=3, window=60)
+    asgi = Starlette(routes=app.routes())
+
+    def client(address: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=asgi, client=(address, 40000))
+        return httpx.AsyncClient(transport=transport, base_url="http://console.test")
+
+    async with client("10.0.0.1") as first, client("10.0.0.2") as second:
+        for _ in range(3):
+            assert (await sign_in(first, "guessed-token")).status_code == 401
+            clock.advance(10)
+        refused = await sign_in(first, OPERATOR)
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "30"
+        assert (await sign_in(second, VIEWER)).status_code == 303  # another address is not held back
+        clock.advance(29)
+        assert (await sign_in(first, OPERATOR)).headers["retry-after"] == "1"
+        clock.advance(1)  # the first failure left the window: one more try
+        assert (await sign_in(first, "guessed-token")).status_code == 401
+        assert (await sign_in(first, OPERATOR)).status_code == 429
+        clock.advance(60)
+        assert (await sign_in(first, OPERATOR)).status_code == 303
+
+
 async def test_sign_in_goes_back_only_to_console_pages(console: ConsoleNode) -> None:
     async with httpx.AsyncClient(base_url=console.url) as client:
         for target, expected in [
