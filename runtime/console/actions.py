@@ -15,7 +15,6 @@ from starlette.responses import RedirectResponse, Response
 from runtime.console import auth
 from runtime.console.base import PREFIX, ConsoleBase, form_text, safe_next
 from runtime.console.forms import Form, FormError, read_form
-from runtime.console.triage import TriageRefused, triage
 from runtime.expr import loads
 
 
@@ -141,17 +140,10 @@ class Actions(ConsoleBase):
 
     async def triage(self, request: Request, session: auth.Session) -> Response:
         run_id, action = request.path_params["run_id"], request.path_params["action"]
+        if action not in ("acknowledge", "resolve"):
+            return self.problem_page(request, session, 404, "An exception is acknowledged or resolved.")
         comment = form_text(request.state.form, "comment") or ""
-        try:
-            await triage(
-                self.service.store,
-                run_id,
-                action,
-                token=session.token,
-                team=session.team,
-                comment=comment,
-                now=self.service.clock.time(),
-            )
-        except TriageRefused as exc:
-            return self.problem_page(request, session, exc.status, str(exc))
+        answer = await self.post(session, f"/api/v1/exceptions/{quote(run_id, safe='')}/{action}", {"comment": comment})
+        if not answer.ok:
+            return self.problem_page(request, session, answer.status, answer.detail)
         return RedirectResponse(f"{PREFIX}/exceptions", 303)

@@ -19,7 +19,6 @@ from runtime.console import auth
 from runtime.console.base import ConsoleBase
 from runtime.console.sources import source_states
 from runtime.console.svg import flow_graph, sparkline
-from runtime.console.triage import triage_state
 from runtime.console.views import (
     from_iso_input,
     lineage,
@@ -286,10 +285,7 @@ class Pages(ConsoleBase):
         filters = {k: q.get(k, "").strip() for k in ("team", "code", "flow")}
         answer = await self.get(session, "/api/v1/exceptions", **filters)
         items = answer.body.get("exceptions", []) if answer.ok else []
-        store = self.service.store
         for item in items[:200]:
-            state = triage_state(await store.get_run(item["run_id"]))
-            item["triage"] = self.service.present(state)
             item["can_triage"] = session.operator and (
                 session.team is None or not item.get("team") or session.team == item["team"]
             )

@@ -4,11 +4,15 @@ by owning team and code.
     GET  /api/v1/holds?flow=                  viewer    runs held for approval, with the rule and the call
     POST /api/v1/holds/{run_id}/approve       operator  {"comment": "..."}: the run goes on from the held call
     POST /api/v1/holds/{run_id}/reject        operator  {"comment": "..."}: the run ends as `rejected`
-    GET  /api/v1/exceptions?team=&code=&flow= viewer    runs ended by a business exception
+    GET  /api/v1/exceptions?team=&code=&flow= viewer    runs ended by a business exception, with their triage
+    POST /api/v1/exceptions/{run_id}/acknowledge  operator  {"comment": "..."}: someone is on it
+    POST /api/v1/exceptions/{run_id}/resolve      operator  {"comment": "..."}: dealt with (final)
 
 A hold whose rule names `approvers` (a team) can only be decided with an operator token of that team
 (`SYNCLINE_TEAM_TOKENS="finance-ops:<token>,..."`) or an operator token without a team. Every decision
-is appended to the run's audit trail (who, team, when, decision, rule, comment) and logged.
+is appended to the run's audit trail (who, team, when, decision, rule, comment) and logged. An
+exception is triaged the same way (`runtime/service/triage.py`): an operator token, of the team the
+exception is routed to when it has a team.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from starlette.routing import Route
 from runtime.expr import dumps, loads
 from runtime.policy.mask import masker_for_flow
 from runtime.service.problems import problem
+from runtime.service.triage import TriageRefused, triage, triage_state
 from runtime.store.base import RunFilter
 
 if TYPE_CHECKING:
@@ -76,6 +81,8 @@ class GovernanceApi:
             r("/api/v1/holds/{run_id}/approve", "POST", "operator", self.approve),
             r("/api/v1/holds/{run_id}/reject", "POST", "operator", self.reject),
             r("/api/v1/exceptions", "GET", "viewer", self.exceptions),
+            r("/api/v1/exceptions/{run_id}/acknowledge", "POST", "operator", self.acknowledge),
+            r("/api/v1/exceptions/{run_id}/resolve", "POST", "operator", self.resolve),
         ]
 
     def _present(self, flow: str, value: Any) -> Any:
@@ -188,6 +195,7 @@ class GovernanceApi:
                     "message": self._present(run.flow, error.get("message")),
                     "business_keys": run.business_keys,
                     "finished_at": run.finished_at,
+                    "triage": self._present(run.flow, triage_state(run)),
                 }
             )
         by_team: dict[str, dict[str, int]] = {}
@@ -195,3 +203,34 @@ class GovernanceApi:
             counts = by_team.setdefault(str(item["team"]), {})
             counts[str(item["code"])] = counts.get(str(item["code"]), 0) + 1
         return self._json({"exceptions": items, "by_team": by_team})
+
+    async def acknowledge(self, request: Request) -> Response:
+        return await self._triage(request, "acknowledge")
+
+    async def resolve(self, request: Request) -> Response:
+        return await self._triage(request, "resolve")
+
+    async def _triage(self, request: Request, action: str) -> Response:
+        raw = await request.body()
+        try:
+            body = loads(raw) if raw else {}
+        except ValueError as exc:
+            return _error(400, "invalid_json", str(exc))
+        refusal = decision_problem(body)
+        if refusal is not None:
+            return _error(400, "bad_request", refusal)
+        token = request.headers.get("authorization", "")[7:].strip()
+        run_id = request.path_params["run_id"]
+        try:
+            entry = await triage(
+                self.service.store,
+                run_id,
+                action,
+                token=token,
+                team=self.teams.get(token),
+                comment=str(body.get("comment", "")),
+                now=self.service.clock.time(),
+            )
+        except TriageRefused as exc:
+            return _error(exc.status, exc.reason, str(exc))
+        return self._json({"run_id": run_id, "decision": entry["decision"], "audit": entry})

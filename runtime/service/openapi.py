@@ -109,7 +109,8 @@ def openapi_document() -> dict[str, Any]:
             "title": "Syncline admin API",
             "version": __version__,
             "description": (
-                "Inspect and operate a Syncline deployment: flows, runs, dead letters, replay, holds. "
+                "Inspect and operate a Syncline deployment: flows, runs, dead letters, replay, holds, "
+                "business exceptions. "
                 "Every refusal is an RFC 9457 problem (`application/problem+json`) whose `code` member is a "
                 "stable reason; a method a path does not accept is answered 405 with `Allow`."
             ),
@@ -259,6 +260,28 @@ def openapi_document() -> dict[str, Any]:
                     "Runs ended by a business exception, by owning team and code",
                     "viewer",
                     [_q("team", "owning team"), _q("code", "exception code"), _q("flow", "flow name")],
+                )
+            },
+            **{
+                f"/api/v1/exceptions/{{run_id}}/{action}": {
+                    "post": _op(
+                        summary,
+                        "operator (of the team the exception is routed to, for a team token)",
+                        [_p("run_id")],
+                        body=True,
+                        body_schema="Decision",
+                        responses={
+                            "400": _BAD_BODY,
+                            "403": "a team token of another team than the exception's (`wrong_team`)",
+                            "404": "no such run (`not_found`)",
+                            "409": "the run did not end by a business exception (`not_exception`) or its exception "
+                            "is resolved already (`already_resolved`)",
+                        },
+                    )
+                }
+                for action, summary in (
+                    ("acknowledge", "Acknowledge a business exception: someone is on it (kept in the audit trail)"),
+                    ("resolve", "Resolve a business exception (kept in the audit trail; final)"),
                 )
             },
             "/api/v1/reload": {

@@ -20,7 +20,8 @@ CANARY = "qxcv-console-canary-7781"  # a secret value: never in a page
 EMAIL = "alice.canary@example.com"  # a masked field's value: never in a page
 FINANCE = "finance-team-token-0001"
 SALES = "sales-team-token-0001"
-TEAM_TOKENS = f"finance-ops:{FINANCE},sales-ops:{SALES}"
+MASTER_DATA = "master-data-team-token-0001"
+TEAM_TOKENS = f"finance-ops:{FINANCE},sales-ops:{SALES},master-data:{MASTER_DATA}"
 
 ORDERS = """
 owner: order-ops
@@ -205,4 +206,16 @@ async def console(tmp_path: Path, sink: Sink, monkeypatch: pytest.MonkeyPatch) -
         await node.stop()
 
 
-__all__ = ["CANARY", "EMAIL", "FINANCE", "OPERATOR", "SALES", "VIEWER", "ConsoleNode", "csrf_of", "order", "sign_in"]
+__all__ = [
+    "CANARY",
+    "EMAIL",
+    "FINANCE",
+    "MASTER_DATA",
+    "OPERATOR",
+    "SALES",
+    "VIEWER",
+    "ConsoleNode",
+    "csrf_of",
+    "order",
+    "sign_in",
+]

@@ -365,7 +365,9 @@ async def test_exceptions_are_acknowledged_and_resolved_by_their_team(console: C
         answer = await post_form(client, f"/console/exceptions/{failed['id']}/resolve", "/console/exceptions")
         assert "resolved" in (await client.get("/console/exceptions")).text
         again = await post_form(client, f"/console/exceptions/{failed['id']}/resolve", "/console/exceptions")
-        assert again.status_code == 409
+        assert again.status_code == 409 and "resolved already" in again.text
+        other = await post_form(client, f"/console/exceptions/{failed['id']}/snooze", "/console/exceptions")
+        assert other.status_code == 404
     audit = (await console.node.run(failed["id"]))["audit"]
     assert [a["decision"] for a in audit] == ["acknowledged", "resolved"]
 

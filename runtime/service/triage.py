@@ -1,9 +1,11 @@
-"""Triage of business exceptions from the console: acknowledge (someone is on it) and resolve.
+"""Triage of business exceptions: acknowledge (someone is on it) and resolve, as the admin API's
+`POST /api/v1/exceptions/{run_id}/acknowledge|resolve` does it (the console calls the API).
 
 The state is kept in the run's `meta["triage"]` and every decision is appended to the run's audit
 trail, in the same shape as hold decisions (`runtime/service/governance_api.py`): who (a fingerprint
 of the token, never the token), team, when, what and the comment. Only an operator may triage, and a
-team token only the exceptions routed to its own team (an operator token without a team, any).
+team token only the exceptions routed to its own team (an operator token without a team, any), as
+holds are decided. A resolved exception is not triaged again.
 """
 
 from __future__ import annotations
@@ -14,17 +16,18 @@ from typing import Any
 
 from runtime.store.base import RunRecord, Store
 
-log = logging.getLogger("syncline.console")
+log = logging.getLogger("syncline.governance")
 
 ACTIONS = {"acknowledge": "acknowledged", "resolve": "resolved"}
 
 
 class TriageRefused(Exception):
-    """Why a triage action was refused, with the HTTP status it is answered with."""
+    """Why a triage action was refused: the HTTP status and stable reason it is answered with."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, reason: str, message: str) -> None:
         super().__init__(message)
         self.status = status
+        self.reason = reason
 
 
 def triage_state(run: RunRecord | None) -> dict[str, Any] | None:
@@ -39,18 +42,18 @@ async def triage(
 ) -> dict[str, Any]:
     """Record `action` (acknowledge | resolve) on the exception run `run_id`; the audit entry."""
     if action not in ACTIONS:
-        raise TriageRefused(404, f"unknown action {action!r}; use acknowledge or resolve")
+        raise TriageRefused(404, "not_found", f"unknown action {action!r}; use acknowledge or resolve")
     run = await store.get_run(run_id)
     if run is None:
-        raise TriageRefused(404, f"no run {run_id!r}")
+        raise TriageRefused(404, "not_found", f"no run {run_id!r}")
     if run.status != "exception":
-        raise TriageRefused(409, f"run {run_id} is {run.status}, not a business exception")
+        raise TriageRefused(409, "not_exception", f"run {run_id} is {run.status}, not a business exception")
     owner = (run.error or {}).get("route_to")
     if team is not None and owner and team != owner:
-        raise TriageRefused(403, f"this exception is routed to team {owner!r}")
+        raise TriageRefused(403, "wrong_team", f"this exception is routed to team {owner!r}")
     current = triage_state(run) or {}
     if current.get("state") == "resolved":
-        raise TriageRefused(409, f"the exception of run {run_id} is resolved already")
+        raise TriageRefused(409, "already_resolved", f"the exception of run {run_id} is resolved already")
     entry = {
         "decision": ACTIONS[action],
         "by": f"token:{hashlib.sha256(token.encode()).hexdigest()[:8]}",
