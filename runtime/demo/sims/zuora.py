@@ -9,8 +9,10 @@ describe them.
 - Paging: list answers hold `nextPage` (an absolute URL) until the last page (`page`, `pageSize`).
 - Writes honour `Idempotency-Key` (a repeat with the same key gets the first answer).
 - Objects: accounts (`GET/POST /v1/accounts`, `GET /v1/accounts/{key}`), catalog products
-  (`GET /v1/catalog/products`), subscriptions (`POST /v1/subscriptions`,
-  `GET /v1/subscriptions/accounts/{key}`), invoices (`GET /v1/transactions/invoices/accounts/{key}`)
+  (`GET /v1/catalog/products`; with `Zuora-Version: 230.0` or later, or a dated version, each product's
+  `productRatePlans` is the URL of `GET /v1/rateplan/{product}/productRatePlan`, as Zuora's version control
+  says), subscriptions (`POST /v1/subscriptions`, `GET /v1/subscriptions/accounts/{key}`), invoices
+  (`GET /v1/transactions/invoices/accounts/{key}`)
   payments (`POST /v1/payments`) and credit memos (`POST /v1/invoices/{key}/creditmemos`,
   `GET /v1/creditmemos?accountId=`).
 - The rate limit is 429 with `RateLimit-Limit`/`RateLimit-Remaining`/`RateLimit-Reset` headers.
@@ -18,6 +20,7 @@ describe them.
 
 from __future__ import annotations
 
+import re
 import secrets
 from decimal import Decimal
 from typing import Any
@@ -43,6 +46,16 @@ def failure(code: int, message: str, status: int = 200) -> Response:
         "reasons": [{"code": code, "message": message}],
     }
     return json_response(body, status)
+
+
+def _version(request: Request) -> tuple[int, int]:
+    """The `Zuora-Version` header as (minor version, fraction): a dated API version (`2024-05-20`, what Zuora's
+    SDK sends) is later than every numbered one; absent or unreadable is the oldest behaviour."""
+    value = request.headers.get("zuora-version", "")
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return (10**6, 0)
+    major, _, minor = value.partition(".")
+    return (int(major), int(minor or 0)) if major.isdigit() and (minor or "0").isdigit() else (0, 0)
 
 
 def _uid() -> str:
@@ -149,6 +162,7 @@ class Zuora(VendorSim):
             Route("/v1/accounts", self.create_account, methods=["POST"]),
             Route("/v1/accounts/{key}", self.get_account, methods=["GET", "PUT"]),
             Route("/v1/catalog/products", self.products, methods=["GET"]),
+            Route("/v1/rateplan/{key}/productRatePlan", self.rate_plans, methods=["GET"]),
             Route("/v1/subscriptions", self.create_subscription, methods=["POST"]),
             Route("/v1/subscriptions/accounts/{key}", self.subscriptions, methods=["GET"]),
             Route("/v1/transactions/invoices/accounts/{key}", self.invoices, methods=["GET"]),
@@ -279,7 +293,22 @@ class Zuora(VendorSim):
 
     async def products(self, request: Request) -> Response:
         denied = self._denied(request)
-        return denied or self._page(request, "products", list(self.data["products"].values()))
+        if denied is not None:
+            return denied
+        rows = list(self.data["products"].values())
+        if _version(request) >= (230, 0):  # REST API version control: the rate plans become a URL to read them
+            rows = [{**p, "productRatePlans": f"/v1/rateplan/{p['id']}/productRatePlan"} for p in rows]
+        return self._page(request, "products", rows)
+
+    async def rate_plans(self, request: Request) -> Response:
+        denied = self._denied(request)
+        if denied is not None:
+            return denied
+        key = request.path_params["key"]
+        product = next((p for p in self.data["products"].values() if key in (p["id"], p["sku"])), None)
+        if product is None:
+            return failure(50000040, f"Cannot find entity by key: '{key}'.")
+        return self._page(request, "productRatePlans", list(product["productRatePlans"]))
 
     async def create_subscription(self, request: Request) -> Response:
         def make(body: dict[str, Any]) -> Response:
