@@ -7,7 +7,8 @@ run time, references in steps and references under a fallback are not reported.
 
 `required_settings(docs)` lists them with the position of the string that names them;
 `missing_settings(required, secret, env)` keeps the ones the resolvers do not know and reports each
-as SL052. The resolvers are handed in: nothing here reads the environment or a secret store itself.
+as SL052, once per Connection (a preset's account setting, substituted into its config, is reported
+under `account`). The resolvers are handed in: nothing here reads the environment or a secret store itself.
 """
 
 from __future__ import annotations
@@ -60,8 +61,10 @@ def required_settings(docs: ProjectDocuments) -> list[Requirement]:
     found: list[Requirement] = []
     for doc in docs.documents:
         if doc.kind == "Connection":
+            named: list[tuple[Loc, Requirement]] = []
             for loc, text in _strings(doc.source.data, ()):
-                found += _requirements(parser, doc, loc, text, f"connection {doc.name}")
+                named += [(loc, r) for r in _requirements(parser, doc, loc, text, f"connection {doc.name}")]
+            found += _once(named)
         elif doc.kind == "Flow":
             trigger = doc.source.data.get("trigger") if isinstance(doc.source.data, dict) else None
             webhook = trigger.get("webhook") if isinstance(trigger, dict) else None
@@ -80,6 +83,17 @@ def missing_settings(required: list[Requirement], secret: Resolver, env: Resolve
 def unresolved(required: list[Requirement], secret: Resolver, env: Resolver) -> list[Requirement]:
     """The requirements whose secret or setting is not set."""
     return [r for r in required if (secret if r.kind == "secret" else env)(r.name) is None]
+
+
+def _once(named: list[tuple[Loc, Requirement]]) -> list[Requirement]:
+    """One requirement per secret or setting of a Connection. A preset substitutes its `account` settings into
+    its `config`, so the same name is met under both: the one under `account` (what the project sets) is kept."""
+    chosen: dict[tuple[str, str], tuple[Loc, Requirement]] = {}
+    for loc, requirement in named:
+        key = (requirement.kind, requirement.name)
+        if key not in chosen or (loc[:1] == ("account",) and chosen[key][0][:1] != ("account",)):
+            chosen[key] = (loc, requirement)
+    return [requirement for _loc, requirement in chosen.values()]
 
 
 def _strings(data: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:
