@@ -33,6 +33,7 @@ LIVE_POLL = 0.25  # seconds between looks at a running run
 LIVE_FOR = 900.0  # an event stream ends after this long; the browser connects again by itself
 LINEAGE_MAX = 2000
 LINEAGE_DETAILED = 50  # runs of a lineage shown with their steps
+CHILDREN_SHOWN = 50  # runs a run started shown on its page (the runs page lists them all)
 
 
 class Pages(ConsoleBase):
@@ -100,9 +101,10 @@ class Pages(ConsoleBase):
     async def runs(self, request: Request, session: auth.Session) -> Response:
         q = request.query_params
         filters = {
-            k: q.get(k, "").strip() for k in ("flow", "status", "correlation_id", "business_key", "since", "until")
+            k: q.get(k, "").strip()
+            for k in ("flow", "status", "correlation_id", "business_key", "parent", "since", "until")
         }
-        query: dict[str, Any] = {k: filters[k] for k in ("flow", "status", "correlation_id", "business_key")}
+        query: dict[str, Any] = {k: filters[k] for k in ("flow", "status", "correlation_id", "business_key", "parent")}
         query["limit"] = q.get("limit", "50")
         query["before"] = q.get("before", "")
         try:
@@ -154,7 +156,7 @@ class Pages(ConsoleBase):
         if not answer.ok:
             return self.problem_page(request, session, answer.status, answer.detail)
         run = answer.body
-        record = await self.service.store.get_run(run["id"])
+        children = await self.get(session, "/api/v1/runs", parent=run["id"], limit=CHILDREN_SHOWN)
         related: list[Any] = []
         for name, value in (run.get("business_keys") or {}).items():
             found = await self.get(session, "/api/v1/runs", business_key=f"{name}:{value}", limit=20)
@@ -175,7 +177,9 @@ class Pages(ConsoleBase):
             final=run["status"] in FINAL_STATUSES,
             steps=timeline(run),
             reconciled=reconciliations(run, self.tolerances(run["flow"])),
-            parent=record.parent_run_id if record is not None else None,
+            parent=run.get("parent_run_id"),
+            children=list(reversed(children.body.get("runs", []))) if children.ok else [],  # oldest first
+            more_children=bool(children.ok and children.body.get("next_before") is not None),
             related=lineage(related),
             can_decide=self.can_decide(session, run.get("hold")),
         )

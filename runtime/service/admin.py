@@ -126,6 +126,7 @@ def run_summary(run: RunRecord) -> dict[str, Any]:
         "finished_at": run.finished_at,
         "due_at": run.due_at,
         "replay_of": run.replay_of,
+        "parent_run_id": run.parent_run_id,
         "flow_version": run.flow_version,
     }
 
@@ -264,6 +265,7 @@ class AdminApi:
                 status=statuses,
                 correlation_id=q.get("correlation_id"),
                 business_key=business_key,
+                parent=q.get("parent"),
                 since=since,
                 until=until,
                 limit=limit,

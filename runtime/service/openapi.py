@@ -177,6 +177,7 @@ def openapi_document() -> dict[str, Any]:
                             "name:value, e.g. order:4711",
                             {"type": "string", "pattern": ":"},
                         ),
+                        _q("parent", "a run's id: the runs it started (its events' runs), its children"),
                         _unix_time("since", "runs created at or after"),
                         _unix_time("until", "runs created before"),
                         _limit(50, 500),

@@ -237,6 +237,7 @@ class RunFilter:
     status: Sequence[str] | None = None
     correlation_id: str | None = None
     business_key: tuple[str, str] | None = None  # (name, value)
+    parent: str | None = None  # runs whose `parent_run_id` is this run's id (its children)
     since: float | None = None
     until: float | None = None
     limit: int = 100

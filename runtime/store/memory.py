@@ -153,6 +153,8 @@ class MemoryStore:
                     continue
                 if filter.correlation_id is not None and row["correlation_id"] != filter.correlation_id:
                     continue
+                if filter.parent is not None and row["parent_run_id"] != filter.parent:
+                    continue
                 if filter.business_key is not None:
                     name, value = filter.business_key
                     if self._keys.get(row["id"], {}).get(name) != value:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, insert, select
 
 from runtime.store.base import StoreError
-from runtime.store.schema import metadata, outbox, schema_version
+from runtime.store.schema import metadata, outbox, runs_by_parent, schema_version
 
 # Arbitrary constant: the PostgreSQL advisory lock held while migrating.
 PG_MIGRATION_LOCK = 0x53594E434C494E45 >> 1  # "SYNCLINE", as a positive bigint
@@ -50,10 +50,16 @@ def _add_outbox(conn: Connection) -> None:
     outbox.create(conn, checkfirst=True)
 
 
+def _add_parent_index(conn: Connection) -> None:
+    """Runs listed by their parent run (`RunFilter.parent`): `ix_syncline_runs_parent`."""
+    runs_by_parent.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, journal, events, dead letters, trigger state", _create_all),
     Migration(2, "runs.stalls, runs.claim_steps: claims without progress (poison runs)", _add_run_stalls),
     Migration(3, "outbox: messages of publish calls, committed with their step", _add_outbox),
+    Migration(4, "runs by parent run: ix_syncline_runs_parent", _add_parent_index),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -140,6 +140,17 @@ Index(
     postgresql_where=_active_key_where,
 )
 
+# A run's children (runs started by its events, `parent_run_id`), newest first (migration 4): only the
+# runs that have a parent are in it.
+_has_parent_where = runs.c.parent_run_id.is_not(None)
+runs_by_parent = Index(
+    "ix_syncline_runs_parent",
+    runs.c.parent_run_id,
+    runs.c.seq,
+    sqlite_where=_has_parent_where,
+    postgresql_where=_has_parent_where,
+)
+
 run_keys = Table(
     "syncline_run_keys",
     metadata,

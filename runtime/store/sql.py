@@ -794,6 +794,8 @@ def _list_runs(conn: Connection, f: RunFilter) -> list[RunRecord]:
         query = query.where(runs.c.status.in_(list(f.status)))
     if f.correlation_id is not None:
         query = query.where(runs.c.correlation_id == f.correlation_id)
+    if f.parent is not None:  # ix_syncline_runs_parent (only runs with a parent are in it)
+        query = query.where(runs.c.parent_run_id == f.parent, runs.c.parent_run_id.is_not(None))
     if f.business_key is not None:
         name, value = f.business_key
         query = query.where(

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.service.harness import OPERATOR, VIEWER, Node, Sink, start_node, write_project
+from tests.service.harness import OPERATOR, VIEWER, Node, Sink, start_node, until, write_project
 
 CANARY = "qxcv-console-canary-7781"  # a secret value: never in a page
 EMAIL = "alice.canary@example.com"  # a masked field's value: never in a page
@@ -77,6 +77,25 @@ steps:
     set: {ok: true}
 """
 
+ANNOUNCE = """
+owner: order-ops
+trigger:
+  webhook: {path: /hooks/announce}
+business_keys: {order: "{{ input.id }}"}
+steps:
+  - id: announce
+    emit: {event: order.announced, data: {id: "{{ input.id }}"}}
+"""
+
+ON_ANNOUNCED = """
+owner: order-ops
+trigger:
+  event: {name: order.announced}
+steps:
+  - id: noted
+    set: {order: "{{ input.id }}"}
+"""
+
 POLICIES = """
 kind: Policy
 name: controls
@@ -107,7 +126,17 @@ READS = """
 
 def console_project(root: Path, sink_url: str) -> Path:
     project = write_project(
-        root, sink_url, {"orders": ORDERS, "invoices": INVOICES, "recon": RECON, "nightly": NIGHTLY}
+        root,
+        sink_url,
+        {
+            "orders": ORDERS,
+            "invoices": INVOICES,
+            "recon": RECON,
+            "nightly": NIGHTLY,
+            "announce": ANNOUNCE,
+            "on-announced": ON_ANNOUNCED,
+            "also-on-announced": ON_ANNOUNCED,
+        },
     )
     (project / "governance" / "controls.yaml").write_text(POLICIES)
     connection = project / "systems" / "sink.yaml"
@@ -139,6 +168,19 @@ class ConsoleNode:
     async def finished(self, body: dict[str, Any], path: str = "/hooks/orders") -> dict[str, Any]:
         run_id = await self.send(body, path)
         return await self.node.wait_run(run_id, statuses={"succeeded", "dead_lettered", "held", "exception", "failed"})
+
+    async def announced(self, order_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """An `announce` run and the two runs its event started (newest first), once all have ended."""
+        parent = await self.finished({"id": order_id}, "/hooks/announce")
+
+        async def children() -> list[dict[str, Any]] | None:
+            answer = await self.node.client.get(
+                "/api/v1/runs", params={"parent": parent["id"]}, headers={"Authorization": f"Bearer {VIEWER}"}
+            )
+            runs: list[dict[str, Any]] = answer.json()["runs"]
+            return runs if len(runs) == 2 and all(r["status"] == "succeeded" for r in runs) else None
+
+        return parent, await until(children)
 
     @contextlib.asynccontextmanager
     async def signed_in(self, token: str) -> AsyncIterator[httpx.AsyncClient]:

@@ -1,6 +1,6 @@
 """The admin API operations the console relies on, over HTTP against a real node: business
 exceptions acknowledged and resolved through `/api/v1/exceptions/{run_id}/...` (operator role, the
-owning team's token, audited), and runs listed by their parent run."""
+owning team's token, audited), and runs listed by their parent run (`parent=`)."""
 
 from __future__ import annotations
 
@@ -51,3 +51,26 @@ async def test_exceptions_are_triaged_through_the_api_by_the_owning_team(console
     assert again.status_code == 409 and again.json()["code"] == "already_resolved"
     audit = (await console.node.run(failed["id"]))["audit"]
     assert [(a["decision"], a["team"]) for a in audit] == [("acknowledged", "master-data"), ("resolved", None)]
+
+
+async def test_runs_are_listed_by_their_parent_run(console: ConsoleNode) -> None:
+    parent, children = await console.announced("A-1")
+    other, _ = await console.announced("A-2")
+    assert {r["flow"] for r in children} == {"on-announced", "also-on-announced"}
+    assert {r["parent_run_id"] for r in children} == {parent["id"]} and parent["parent_run_id"] is None
+    assert all(r["trigger"] == "event" for r in children)
+    client = console.node.client
+    page = await client.get(
+        "/api/v1/runs", params={"parent": parent["id"], "limit": 1}, headers=bearer(VIEWER)
+    )  # newest first, paged like every list
+    assert [r["id"] for r in page.json()["runs"]] == [children[0]["id"]]
+    rest = await client.get(
+        "/api/v1/runs",
+        params={"parent": parent["id"], "before": page.json()["next_before"]},
+        headers=bearer(VIEWER),
+    )
+    assert [r["id"] for r in rest.json()["runs"]] == [children[1]["id"]]
+    mine = await client.get("/api/v1/runs", params={"parent": other["id"]}, headers=bearer(VIEWER))
+    assert parent["id"] not in {r["parent_run_id"] for r in mine.json()["runs"]}
+    none = await client.get("/api/v1/runs", params={"parent": "no-such-run"}, headers=bearer(VIEWER))
+    assert none.status_code == 200 and none.json()["runs"] == []

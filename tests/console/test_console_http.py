@@ -227,6 +227,29 @@ async def test_lineage_lists_every_run_of_a_business_key_in_time_order(console: 
     assert "2 runs" in page and "invoice" in page
 
 
+async def test_a_run_links_its_parent_and_lists_the_runs_it_started(
+    console: ConsoleNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parent, children = await console.announced("P-1")
+    async with console.signed_in(VIEWER) as client:
+        page = (await client.get(f"/console/runs/{parent['id']}")).text
+        started = page.split('id="children-h"', 1)[1].split("</section>", 1)[0]
+        assert [c["id"] for c in reversed(children)] == re.findall(r'href="/console/runs/([^"]+)"', started)
+        assert "Parent run" not in page
+        child = (await client.get(f"/console/runs/{children[0]['id']}")).text
+        assert re.search(r"<dt>Parent run</dt><dd><a [^>]*>" + parent["id"] + "</a>", child)
+        assert "No runs." in child.split('id="children-h"', 1)[1].split("</section>", 1)[0]
+        listed = (await client.get("/console/runs", params={"parent": parent["id"]})).text
+        assert sorted(re.findall(r'<td><a class="mono" href="/console/runs/([^"]+)"', listed)) == sorted(
+            c["id"] for c in children
+        )
+        monkeypatch.setattr("runtime.console.pages.CHILDREN_SHOWN", 1)
+        page = (await client.get(f"/console/runs/{parent['id']}")).text
+        started = page.split('id="children-h"', 1)[1].split("</section>", 1)[0]
+        assert re.findall(r'href="/console/runs/([^"?]+)"', started) == [children[0]["id"]]
+        assert f'href="/console/runs?parent={parent["id"]}">Every run this run started' in started
+
+
 async def test_a_missing_run_is_a_404_page(console: ConsoleNode) -> None:
     async with console.signed_in(VIEWER) as client:
         answer = await client.get("/console/runs/NO-SUCH-RUN")

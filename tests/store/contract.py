@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any, ParamSpec
 
 import pytest
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, inspect, select
 
 from runtime.expr.jsonvalues import dumps
 from runtime.store.base import (
@@ -675,6 +675,24 @@ class StoreContract:
         assert listed[0].business_keys == {"order": "2", "customer": "9"}
 
     @async_test
+    async def test_list_runs_by_parent(self, store: Store) -> None:
+        parent = (await store.create_run(run("f1"), now=T0)).run
+        first = (await store.create_run(run("f2", parent_run_id=parent.id), now=T0 + 1)).run
+        await store.create_run(run("f3"), now=T0 + 2)  # no parent
+        other = (await store.create_run(run("f2", parent_run_id=first.id), now=T0 + 3)).run  # a grandchild
+        second = (await store.create_run(run("f3", parent_run_id=parent.id), now=T0 + 4)).run
+
+        async def ids(**kw: Any) -> list[str]:
+            return [r.id for r in await store.list_runs(RunFilter(**kw))]
+
+        assert await ids(parent=parent.id) == [second.id, first.id]  # children only, newest first
+        assert await ids(parent=first.id) == [other.id]
+        assert await ids(parent=second.id) == [] and await ids(parent="no-such-run") == []
+        assert await ids(parent=parent.id, flow="f3") == [second.id]
+        assert await ids(parent=parent.id, limit=1) == [second.id]
+        assert await ids(parent=parent.id, before_seq=second.seq) == [first.id]
+
+    @async_test
     async def test_list_runs_pages_by_seq(self, store: Store) -> None:
         made = [(await store.create_run(run(), now=T0 + i)).run for i in range(7)]
         pages: list[list[RunRecord]] = []
@@ -962,15 +980,35 @@ class SqlStoreContract:
                 for column in ("stalls", "claim_steps"):
                     conn.exec_driver_sql(f"ALTER TABLE syncline_runs DROP COLUMN {column}")
                 conn.exec_driver_sql("DROP TABLE syncline_outbox")  # migration 3
+                conn.exec_driver_sql("DROP INDEX ix_syncline_runs_parent")  # migration 4
                 conn.exec_driver_sql("DELETE FROM syncline_schema_version WHERE version > 1")
 
             await store._write(downgrade)  # type: ignore[attr-defined]
             assert await _versions(store) == [1]
-            assert await store._write(lambda c: apply(c, now=T0)) == [2, 3]  # type: ignore[attr-defined]
+            assert await store._write(lambda c: apply(c, now=T0)) == [2, 3, 4]  # type: ignore[attr-defined]
             stored = await store.get_run(made.id)
             assert stored is not None and stored.stalls == 0 and stored.status == "running"
             [taken] = await store.claim("w", now=T0 + 10, lease=10)
             assert taken.stalls == 1
+
+    @async_test
+    async def test_migration_4_indexes_runs_by_parent(self, make_store: MakeStore) -> None:
+        async with opened(make_store) as store:
+            parent = (await store.create_run(run(), now=T0)).run
+            child = (await store.create_run(run(parent_run_id=parent.id), now=T0)).run
+
+            def downgrade(conn: Connection) -> None:  # back to the shape of version 3
+                conn.exec_driver_sql("DROP INDEX ix_syncline_runs_parent")
+                conn.exec_driver_sql("DELETE FROM syncline_schema_version WHERE version > 3")
+
+            def indexes(conn: Connection) -> set[str]:
+                return {str(ix["name"]) for ix in inspect(conn).get_indexes("syncline_runs")}
+
+            await store._write(downgrade)  # type: ignore[attr-defined]
+            assert "ix_syncline_runs_parent" not in await store._read(indexes)  # type: ignore[attr-defined]
+            assert await store._write(lambda c: apply(c, now=T0)) == [4]  # type: ignore[attr-defined]
+            assert "ix_syncline_runs_parent" in await store._read(indexes)  # type: ignore[attr-defined]
+            assert [r.id for r in await store.list_runs(RunFilter(parent=parent.id))] == [child.id]
 
 
 async def _versions(store: Store) -> list[int]:

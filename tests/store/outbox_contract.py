@@ -207,14 +207,15 @@ class OutboxMigrationContract:
 
             def downgrade(conn: Connection) -> None:  # back to the shape of version 2
                 conn.exec_driver_sql("DROP TABLE syncline_outbox")
+                conn.exec_driver_sql("DROP INDEX ix_syncline_runs_parent")  # migration 4
                 conn.exec_driver_sql("DELETE FROM syncline_schema_version WHERE version > 2")
 
             await store._write(downgrade)  # type: ignore[attr-defined]
             from runtime.store.migrations import apply
 
-            assert await store._write(lambda c: apply(c, now=T0)) == [3]  # type: ignore[attr-defined]
+            assert await store._write(lambda c: apply(c, now=T0)) == [3, 4]  # type: ignore[attr-defined]
             query = select(schema_version.c.version).order_by(schema_version.c.version)
             versions = await store._read(lambda c: list(c.execute(query).scalars()))  # type: ignore[attr-defined]
-            assert versions == [1, 2, 3]
+            assert versions == [1, 2, 3, 4]
             await store.write_journal(made, [(step(made), [])], outbox=[message(made)])
             assert [m.run_id for m in await store.claim_outbox("a", now=T0, lease=1)] == [made]
