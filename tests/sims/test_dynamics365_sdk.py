@@ -1,22 +1,23 @@
-"""Microsoft's own MSAL signs in to the Dynamics 365 simulator, served over HTTPS on loopback, and the
-Dataverse Web API answers with that token as Microsoft Learn documents it.
+"""Microsoft's own packages talk to the Dynamics 365 simulator, served over HTTPS on loopback (both refuse
+plain HTTP, hence a throwaway CA and certificate from `trustme`).
 
 Which parts are vendor code:
 - `msal` (Microsoft's authentication library) does everything on the identity side: the authority's
   OpenID Connect discovery (`/{tenant}/v2.0/.well-known/openid-configuration`), the client credentials
-  request to the discovered token endpoint, parsing the token answer, its token cache, and its error
-  results. MSAL accepts only an `https://` authority, hence the throwaway CA and certificate (`trustme`).
-- The Web API calls are plain `requests` (not Microsoft code; it is the HTTP library MSAL itself uses, here
-  the same session): Microsoft's `powerplatform-dataverse-client` needs pandas and numpy at import and
-  resolves tables through `EntityDefinitions` metadata the simulator does not serve, so it is not used.
-  What a Dataverse client relies on is asserted on the wire: `@odata.nextLink` paging under
-  `Prefer: odata.maxpagesize`, `OData-EntityId` on create, `ETag` / `If-Match` with 412 on a stale version,
-  and the error body `{"error": {"code", "message"}}`.
+  request to the discovered token endpoint, parsing the token answer, its token cache, and its error results.
+- `powerplatform-dataverse-client` (Microsoft's Dataverse SDK, `DataverseClient`, with an MSAL-backed
+  `TokenCredential`) resolves the table through `EntityDefinitions`, creates (reading `OData-EntityId`),
+  retrieves, updates (`If-Match: *`), upserts by alternate key, lists page by page following
+  `@odata.nextLink` under `Prefer: odata.maxpagesize`, and turns Dataverse's error body
+  `{"error": {"code", "message"}}` into its `HttpError` with the service error code.
+- What that SDK never sends — an `If-Match` with a record's own ETag, so the 412 on a stale version — is
+  checked with plain `requests` (not Microsoft code; the HTTP library both packages use) and the MSAL token.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,10 @@ import msal
 import pytest
 import requests
 import trustme
+from azure.core.credentials import AccessToken, TokenCredential
+from PowerPlatform.Dataverse.client import DataverseClient
+from PowerPlatform.Dataverse.core.errors import HttpError
+from PowerPlatform.Dataverse.models.upsert import UpsertItem
 
 from runtime.demo.sims.dynamics365 import API, CLIENT_ID, CLIENT_SECRET, TENANT, Dynamics365
 
@@ -54,6 +59,19 @@ class Served:
     @property
     def scope(self) -> str:
         return f"{self.sim.url}/.default"
+
+
+class MsalCredential:
+    """An Azure Identity `TokenCredential` over MSAL's client credentials flow (what azure-identity's
+    `ClientSecretCredential` does, pointed at the simulator's authority)."""
+
+    def __init__(self, app: msal.ConfidentialClientApplication) -> None:
+        self.app = app
+
+    def get_token(self, *scopes: str, **_: object) -> AccessToken:
+        result = self.app.acquire_token_for_client(scopes=list(scopes))
+        assert "access_token" in result, result
+        return AccessToken(str(result["access_token"]), int(time.time()) + int(result["expires_in"]))
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +187,69 @@ def test_web_api_refuses_a_request_without_the_token(served: Served) -> None:
     assert answer.headers["WWW-Authenticate"].startswith("Bearer authorization_uri=")
     error = answer.json()["error"]
     assert set(error) == {"code", "message"} and error["code"].startswith("0x")
+
+
+@pytest.fixture
+def dataverse(served: Served, monkeypatch: pytest.MonkeyPatch) -> Iterator[DataverseClient]:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", served.ca_file)  # the SDK's own requests session trusts the test CA
+    credential = MsalCredential(served.app())
+    assert isinstance(credential, TokenCredential)
+    with DataverseClient(served.sim.url, credential) as client:
+        yield client
+
+
+def test_dataverse_sdk_creates_reads_updates_and_upserts(served: Served, dataverse: DataverseClient) -> None:
+    record_id = dataverse.records.create("account", {"name": "Contoso", "accountnumber": "ACC-3001"})
+    assert record_id in served.sim.data["accounts"]
+    assert served.sim.seen("GET", r"/EntityDefinitions$")  # the table's entity set, from metadata
+    record = dataverse.records.retrieve("account", record_id)
+    assert record is not None and record.data["name"] == "Contoso"
+    assert record.etag == f'W/"{served.sim.data["accounts"][record_id]["versionnumber"]}"'
+
+    dataverse.records.update("account", record_id, {"name": "Contoso Ltd"})
+    [patch] = served.sim.seen("PATCH", "/accounts")
+    assert patch.headers["if-match"] == "*"  # the SDK never creates by accident
+    renamed = dataverse.records.retrieve("account", record_id, select=["name"])
+    assert renamed is not None and renamed.data["name"] == "Contoso Ltd" and renamed.etag != record.etag
+
+    dataverse.records.upsert(
+        "account", [UpsertItem(alternate_key={"accountnumber": "ACC-3002"}, record={"name": "New"})]
+    )
+    dataverse.records.upsert(
+        "account", [UpsertItem(alternate_key={"accountnumber": "ACC-3001"}, record={"name": "Up"})]
+    )
+    by_number = {r["accountnumber"]: r for r in served.sim.data["accounts"].values()}
+    assert by_number["ACC-3002"]["name"] == "New" and by_number["ACC-3001"]["name"] == "Up"
+
+    assert dataverse.records.retrieve("account", "00000000-0000-4000-8000-000000000000") is None
+
+
+def test_dataverse_sdk_pages_through_next_links(served: Served, dataverse: DataverseClient) -> None:
+    for number in ("ACC-4001", "ACC-4002", "ACC-4003"):
+        dataverse.records.create("account", {"name": number, "accountnumber": number})
+    pages = list(dataverse.records.list_pages("account", select=["accountnumber"], page_size=2))
+    assert [len(page) for page in pages] == [2, 2]
+    numbers = sorted(record.data["accountnumber"] for page in pages for record in page)
+    assert numbers == ["ACC-1001", "ACC-4001", "ACC-4002", "ACC-4003"]
+    listed = served.sim.seen("GET", r"/accounts$")
+    assert [s.headers.get("prefer") for s in listed] == ["odata.maxpagesize=2"] * 2
+    assert "$skiptoken=2" in listed[1].query  # the second page came from the first one's @odata.nextLink
+
+
+def refusal(call: Callable[[], object]) -> tuple[int | None, str | None, str]:
+    """Status, Dataverse error code and text of the `HttpError` that `call` raises. Only these are kept: the
+    exception's traceback holds the SDK's response, whose TLS connection would hold up the server's stop."""
+    try:
+        call()
+    except HttpError as error:
+        return error.status_code, error.details.get("service_error_code"), str(error)
+    pytest.fail("no HttpError")
+
+
+def test_dataverse_sdk_reads_dataverse_errors(served: Served, dataverse: DataverseClient) -> None:
+    unknown = "00000000-0000-4000-8000-000000000000"
+    status, code, text = refusal(lambda: dataverse.records.update("account", unknown, {"name": "x"}))
+    assert (status, code) == (404, "0x80040217") and "Does Not Exist" in text
+    duplicate = {"name": "Again", "accountnumber": "ACC-1001"}
+    status, code, text = refusal(lambda: dataverse.records.create("account", duplicate))
+    assert (status, code) == (412, "0x80040237") and "already exists" in text

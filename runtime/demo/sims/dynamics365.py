@@ -13,6 +13,9 @@ token endpoint (`/{tenant}/oauth2/v2.0/token`), as Microsoft Learn documents the
 - Writes: POST answers 204 with `OData-EntityId` (201 with the record under
   `Prefer: return=representation`); PATCH updates or, without `If-Match`, upserts (the idempotent way to
   create by alternate key); `If-Match: *` refuses to create (404), a stale ETag is 412 (0x80060882).
+- Metadata: `EntityDefinitions` (`$filter=LogicalName eq '…'`, `(LogicalName='…')`) with each table's
+  `EntitySetName` and `PrimaryIdAttribute`, and no choice (picklist) columns: what Microsoft's Dataverse
+  SDK reads before it writes.
 - Errors: `{"error": {"code": "0x…", "message"}}`; the service protection limit is 429 with
   `Retry-After` and code 0x80072322.
 """
@@ -248,6 +251,9 @@ class Dynamics365(VendorSim):
                     "WWW-Authenticate": f"Bearer authorization_uri=https://login.microsoftonline.com/{self.tenant}/oauth2/authorize"
                 },
             )
+        metadata = re.fullmatch(r"EntityDefinitions(?:\((.*?)\))?(/.+)?", request.path_params["resource"])
+        if metadata is not None and request.method == "GET":
+            return self._entity_definitions(request, metadata[1], metadata[2])
         match = re.fullmatch(r"(\w+)(?:\((.*)\))?", request.path_params["resource"])
         if match is None or match[1] not in SETS:
             return error(404, "0x8006088a", f"Resource not found for the segment '{request.path_params['resource']}'.")
@@ -293,6 +299,44 @@ class Dynamics365(VendorSim):
             return problem
         record["versionnumber"] = self.next_number("version")
         return Response(status_code=204, headers={"OData-EntityId": f"{base}/{name}({record[SETS[name]]})"})
+
+    def _entity_definitions(self, request: Request, key: str | None, below: str | None) -> Response:
+        """Table metadata, as much as clients read to find a table's entity set and primary key (and its
+        choice columns: none here, every column is free text, a number or a lookup)."""
+        base = f"{request.url.scheme}://{request.url.netloc}{API}"
+        rows = [
+            {
+                "MetadataId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"dataverse:{name}")),
+                "LogicalName": id_field.removesuffix("id"),
+                "SchemaName": id_field.removesuffix("id"),
+                "EntitySetName": name,
+                "PrimaryIdAttribute": id_field,
+            }
+            for name, id_field in SETS.items()
+        ]
+        if key is None and below is not None:
+            return error(404, "0x80060888", f"Resource not found for the segment '{below.lstrip('/')}'.")
+        if key is not None:
+            by = re.fullmatch(r"LogicalName='(\w+)'", key)
+            field, value = ("LogicalName", by[1]) if by else ("MetadataId", key.strip("'"))
+            row = next((r for r in rows if r[field] == value), None)
+            if row is None:
+                return error(404, "0x80060888", f"Could not find an entity with key {key}.")
+            if below == "/Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata":
+                return json_response({"@odata.context": f"{base}/$metadata#EntityDefinitions/Attributes", "value": []})
+            if below is not None:
+                return error(404, "0x80060888", f"Resource not found for the segment '{below.lstrip('/')}'.")
+            return json_response({"@odata.context": f"{base}/$metadata#EntityDefinitions/$entity", **row})
+        wanted = request.query_params.get("$filter", "")
+        if wanted:
+            test = re.fullmatch(r"\s*LogicalName\s+eq\s+'(\w+)'\s*", wanted)
+            if test is None:
+                return error(400, "0x80060888", f"The query parameter $filter is not supported: '{wanted}'")
+            rows = [r for r in rows if r["LogicalName"] == test[1]]
+        if request.query_params.get("$select"):
+            keep = {"MetadataId", *(s.strip() for s in request.query_params["$select"].split(","))}
+            rows = [{k: v for k, v in r.items() if k in keep} for r in rows]
+        return json_response({"@odata.context": f"{base}/$metadata#EntityDefinitions", "value": rows})
 
     def _get(self, request: Request, name: str, key: str | None, base: str) -> Response:
         params = request.query_params
