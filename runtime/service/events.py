@@ -86,6 +86,21 @@ class EventDispatcher:
             service.workers.notify()
         return len(events)
 
+    async def wake_if_missed(self, run: Any) -> None:
+        """Right after a run suspended on a `wait`: wake it when an event it waits for was emitted
+        since its last look (while it was still running, the dispatcher could not give it the event;
+        an event emitted after this check finds the run waiting)."""
+        store = self.service.store
+        for wait in run.meta.get("waits", {}).values():
+            checked = wait.get("checked")
+            if checked is None:
+                continue
+            events = await store.events_after(int(checked), limit=1000)
+            if any(event.name == wait.get("event") for event in events):
+                await store.update_run(run.id, {"due_at": self.service.clock.time()})
+                self.service.workers.notify()
+                return
+
     async def _deliver_to_waiting(self, events: list[Any]) -> None:
         store = self.service.store
         names = {e.name for e in events}

@@ -329,6 +329,8 @@ class Service:
             self.metrics.child(self.metrics.connector_calls, system, call.operation, call.status).inc()
         if result.emitted:
             self.events.notify()
+        if result.status == "waiting":
+            await self.events.wake_if_missed(result.run)
         waiting = self._responses.get(run.id)  # a sync caller waiting for a run a worker executed
         if waiting is not None and not waiting.done():
             waiting.set_result(self._fallback_response(result))

@@ -373,6 +373,9 @@ class Store(Protocol):
     async def events_after(self, after_id: int, *, limit: int = 100) -> list[EventRecord]:
         """Events with `id > after_id`, in id order."""
 
+    async def last_event_id(self) -> int:
+        """The id of the newest event (0 when there is none): where a `wait` starts looking."""
+
     # ---- trigger state ----
     async def get_cursor(self, trigger_id: str) -> Any:
         """The cursor stored by the last `accept_poll` of this trigger; None before the first."""

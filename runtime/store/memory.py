@@ -364,6 +364,10 @@ class MemoryStore:
             # ids are 1, 2, 3, ... so event id n sits at index n - 1
             return [event_record(row) for row in self._events[max(after_id, 0) : max(after_id, 0) + limit]]
 
+    async def last_event_id(self) -> int:
+        with self._locked():
+            return len(self._events)
+
     # ---- trigger state ----
 
     async def get_cursor(self, trigger_id: str) -> Any:

@@ -445,6 +445,7 @@ _KEYS_OF = select(run_keys.c.run_id, run_keys.c.name, run_keys.c.value).where(
     run_keys.c.run_id.in_(bindparam("ids", expanding=True))
 )
 _JOURNAL = select(steps).where(steps.c.run_id == bindparam("run_id")).order_by(steps.c.seq)
+_LAST_EVENT = select(func.max(events.c.id))
 _EVENTS_AFTER = select(events).where(events.c.id > bindparam("after")).order_by(events.c.id).limit(bindparam("limit"))
 _HELD = (runs.c.id == bindparam("b_run_id"), runs.c.lease_owner == bindparam("b_worker"), runs.c.status == "running")
 _RENEW = update(runs).where(*_HELD).values(lease_expires=bindparam("b_expires"))
@@ -1193,6 +1194,9 @@ class SqlStore:
         return await self._read(
             lambda conn: [event_record(row) for row in conn.execute(_EVENTS_AFTER, params).mappings()]
         )
+
+    async def last_event_id(self) -> int:
+        return await self._read(lambda conn: int(conn.execute(_LAST_EVENT).scalar() or 0))
 
     # ---- trigger state ----
 

@@ -121,3 +121,29 @@ async def test_wait_times_out(tmp_path: Path, sink: Sink, nodes: StartNode) -> N
     run_id = (await node.client.post("/hooks/patient", json={})).json()["run_id"]
     done = await node.wait_run(run_id, timeout=5)
     assert done["status"] == "succeeded" and len(sink.on("/gave-up")) == 1
+
+
+async def test_an_event_emitted_while_the_waiting_run_was_busy_is_not_missed(
+    tmp_path: Path, sink: Sink, nodes: StartNode
+) -> None:
+    """The dispatcher gives events only to runs that are `waiting`; one that was running then (woken
+    by another event, or just suspending) must still get it. Here the dispatcher is stopped, so the
+    event reaches the store and nobody delivers it: the run is woken by the check the service makes
+    after a run suspends, and the wait step finds the event in the store."""
+    node = await start(tmp_path, sink, nodes)
+    run_id = (await node.client.post("/hooks/ship", json={"id": "W-2"})).json()["run_id"]
+    await node.wait_run(run_id, {"waiting"})
+    await node.service.events.stop()  # no delivery from here on
+    await node.client.post("/hooks/ack", json={"order_ref": "W-2", "carrier": "ups"})
+    await until(lambda: _emitted(node))
+    waiting = await node.service.store.get_run(run_id)
+    assert waiting is not None and waiting.status == "waiting" and not waiting.meta.get("events")
+
+    await node.service.events.wake_if_missed(waiting)
+    done = await node.wait_run(run_id)
+    assert done["status"] == "succeeded"
+    assert [h.body for h in sink.on("/shipped")] == [{"order_ref": "W-2", "carrier": "ups"}]
+
+
+async def _emitted(node: Node) -> bool:
+    return bool(await node.service.store.events_after(0))

@@ -404,6 +404,7 @@ class StoreContract:
 
     @async_test
     async def test_record_step_keeps_journal_order_and_events(self, store: Store) -> None:
+        assert await store.last_event_id() == 0
         one = (await store.create_run(run(), now=T0)).run.id
         two = (await store.create_run(run(), now=T0)).run.id
         for i, key in enumerate(("validate", "map", "post")):
@@ -429,6 +430,7 @@ class StoreContract:
         assert journal[2].started_at == T0 + 2 and journal[2].finished_at == T0 + 2.5
         assert await store.journal("missing") == []
         evs = await store.events_after(0)
+        assert await store.last_event_id() == evs[-1].id
         assert [e.name for e in evs] == ["validate.done", "map.done", "post.done"]
         assert [e.id for e in evs] == sorted(e.id for e in evs) and len({e.id for e in evs}) == 3
         assert evs[0].source_run_id == one and evs[0].source_step == "validate" and evs[0].key == "k"
