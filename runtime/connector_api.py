@@ -172,6 +172,14 @@ class InboundMessage(Protocol):
 
 
 @runtime_checkable
+class AcksThrough(Protocol):
+    """A message that can be acknowledged together with every earlier unsettled message of its
+    consumer in one go (AMQP's `multiple` ack): the queue trigger settles a committed batch so."""
+
+    async def ack_through(self) -> None: ...
+
+
+@runtime_checkable
 class MessageConsumer(Protocol):
     """Messages of one queue / subject / stream / topic, as an async iterator.
 

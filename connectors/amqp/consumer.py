@@ -100,6 +100,9 @@ def _delivery(message: Any, queue: str) -> Delivery:
     async def nack(requeue: bool) -> None:
         await message.nack(requeue=requeue)
 
+    async def ack_through() -> None:  # one frame for a whole batch (this delivery tag and every earlier one)
+        await message.ack(multiple=True)
+
     return Delivery(
         body=bytes(message.body),
         headers=headers,
@@ -109,6 +112,7 @@ def _delivery(message: Any, queue: str) -> Delivery:
         delivery_count=delivery_count,
         _ack=ack,
         _nack=nack,
+        _ack_through=ack_through,
     )
 
 

@@ -37,12 +37,20 @@ class Delivery:
     delivery_count: int | None  # 1 on first delivery, when the broker tells
     _ack: Callable[[], Awaitable[None]] = field(repr=False)
     _nack: Callable[[bool], Awaitable[None]] = field(repr=False)
+    _ack_through: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
     settled: bool = False
 
     async def ack(self) -> None:
         """Tell the broker the message is done with; it is not delivered again."""
         if not self.settled:
             await self._ack()
+            self.settled = True
+
+    async def ack_through(self) -> None:
+        """Acknowledge this message and every earlier unsettled one of its consumer at once, where the
+        broker can (AMQP `multiple`); else this one only."""
+        if not self.settled:
+            await (self._ack_through or self._ack)()
             self.settled = True
 
     async def nack(self, requeue: bool = True) -> None:

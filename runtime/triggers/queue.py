@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from runtime.connector_api import ConnectorError, Consumable, InboundMessage, MessageConsumer
+from runtime.connector_api import AcksThrough, ConnectorError, Consumable, InboundMessage, MessageConsumer
 from runtime.expr import loads
 from runtime.source_api import SourceContext, SourceError, SourceEvent, TriggerType
 from runtime.spec.common import Model, Template
@@ -253,8 +253,8 @@ class QueueSource:
                 self.failed.popitem(last=False)
             raise
         self.batches += 1
-        for message, event in runnable:
-            await self._settle(message)
+        await self._settle_all([message for message, _event in runnable])
+        for _message, event in runnable:
             self.failed.pop(str(event.key), None)
         ctx.count("messages", len(runnable))
 
@@ -280,6 +280,27 @@ class QueueSource:
         if self.spec.format == "text":
             return message.body.decode("utf-8")  # UnicodeDecodeError is a ValueError
         return loads(message.body)
+
+    async def _settle_all(self, messages: list[InboundMessage]) -> None:
+        """Acknowledge a committed batch: with one acknowledgement of the last message where the broker
+        settles every earlier one with it (`AcksThrough`; the batch is the oldest unsettled messages),
+        else one by one."""
+        last = messages[-1]
+        if isinstance(last, AcksThrough) and all(isinstance(m, AcksThrough) for m in messages):
+            try:
+                await last.ack_through()
+            except Exception as exc:
+                raise ConnectorError(
+                    f"{self.spec.connection}: acknowledging messages failed: {exc}",
+                    reason="connect",
+                    error_class="retriable",
+                ) from None
+            for message in messages:
+                with contextlib.suppress(AttributeError):
+                    message.settled = True  # type: ignore[attr-defined]
+            return
+        for message in messages:
+            await self._settle(message)
 
     async def _settle(self, message: InboundMessage, *, poison: bool = False) -> None:
         """Acknowledge a message whose fate is committed. A poison message is settled with

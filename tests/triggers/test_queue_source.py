@@ -236,3 +236,25 @@ async def test_a_connection_that_cannot_be_consumed_from_is_refused() -> None:
     ctx = Context(object())
     with pytest.raises(SourceError, match="cannot be consumed from"):
         await QueueSource(spec()).run(ctx)
+
+
+@dataclass
+class BatchMessage(Message):
+    """A message whose broker settles every earlier unsettled one with it (AMQP `multiple`)."""
+
+    through: list[str] = field(default_factory=list)  # shared by one consumer's messages: who acked through
+
+    async def ack_through(self) -> None:
+        self.through.append(str(self.message_id))
+
+
+async def test_a_committed_batch_is_settled_with_one_ack_through_its_last_message() -> None:
+    through: list[str] = []
+    messages = [BatchMessage(f'{{"n": {n}}}'.encode(), f"m-{n}", through=through) for n in range(6)]
+    messages.insert(2, BatchMessage(b"not json", "bad", through=through))
+    ctx = Context(Broker(Consumer([(messages, None)])))
+    ctx.messages = messages
+    await run_until(QueueSource(spec(prefetch=7)), ctx, lambda: "m-5" in through and messages[2].acked)
+    assert through == [batch[-1].key for batch in ctx.accepted]  # one acknowledgement per batch, its last
+    assert [m.message_id for m in messages if m.acked] == ["bad"]  # the unparseable one settled on its own
+    assert [e.key for batch in ctx.accepted for e in batch] == [f"m-{n}" for n in range(6)]
