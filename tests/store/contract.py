@@ -83,7 +83,7 @@ class StoreContract:
 
     @pytest.fixture
     def make_store(self) -> MakeStore:
-        raise NotImplementedError("a store test class provides make_store")
+        pytest.fail(f"{type(self).__name__} must override the make_store fixture with its store's factory")
 
     @pytest.fixture
     def store(self, make_store: MakeStore) -> Iterator[Store]:
