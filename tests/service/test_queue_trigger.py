@@ -123,7 +123,8 @@ class Nats(Kit):
         await self.client.close()
 
     def connection(self, port: int) -> str:
-        return f'type: nats\nconfig: {{servers: "nats://127.0.0.1:{port}"}}\n'
+        # a message pulled by a connection that was then cut comes back after ack_wait: keep it short
+        return f'type: nats\nconfig: {{servers: "nats://127.0.0.1:{port}", ack_wait: 2s}}\n'
 
     async def publish(self, body: bytes, message_id: str | None) -> None:
         headers = {"x-source": "test", **({"Nats-Msg-Id": message_id} if message_id else {})}
