@@ -17,7 +17,7 @@ key), or the entry id without one: both are the same on every redelivery.
 
 from __future__ import annotations
 
-import secrets
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -45,7 +45,8 @@ class RedisStreamsConsumer:
         self.connector = connector
         self.stream = stream
         self.group = group
-        self.consumer = consumer or f"syncline-{secrets.token_hex(4)}"
+        # the same name after a restart on this host: its own pending entries come back at once (below)
+        self.consumer = consumer or f"syncline-{socket.gethostname()}"
         self.batch = batch
         self.block = block
         self.claim_idle = claim_idle
@@ -70,6 +71,8 @@ class RedisStreamsConsumer:
                             error_class="fatal",
                         ) from None
                     raise
+            async for delivery in self._own_pending(client):  # what this consumer took and never acked
+                yield delivery
             while True:
                 entries, counts = await self._reclaimed(client)
                 if not entries:
@@ -94,6 +97,31 @@ class RedisStreamsConsumer:
             raise errors.make(
                 where, "the server refused the consumer", reason="status", error_class="fatal", detail=exc
             ) from None
+
+    async def _own_pending(self, client: Any) -> AsyncIterator[Delivery]:
+        """Entries delivered to this consumer name and never acknowledged (its process stopped before
+        the commit): read again from its pending list (XREADGROUP from id 0), without waiting for
+        `claim_idle`. Their runs were not committed, or were and are recognised by their ids. Reading
+        them counts as a delivery (Redis increments their delivery count), so a message that stops its
+        process every time still reaches `max_redeliveries`."""
+        after = "0"
+        while True:
+            read: Any = await client.xreadgroup(self.group, self.consumer, {self.stream: after}, count=self.batch)
+            entries = [(entry_id, fields) for entry_id, fields in _entries(read) if fields]
+            if not entries:
+                return
+            pending = await client.xpending_range(
+                self.stream,
+                self.group,
+                min=entries[0][0],
+                max=entries[-1][0],
+                count=len(entries) * 2,
+                consumername=self.consumer,
+            )
+            counts = {_text(item["message_id"]): int(item["times_delivered"]) for item in pending}
+            for entry_id, fields in entries:
+                yield self._delivery(client, _text(entry_id), fields, counts.get(_text(entry_id), 2))
+            after = _text(entries[-1][0])
 
     async def _reclaimed(self, client: Any) -> tuple[list[Any], dict[str, int]]:
         """Entries pending longer than `claim_idle`, now ours, with their delivery counts."""

@@ -93,3 +93,28 @@ async def test_a_key_that_is_not_a_stream_is_a_fatal_config_error(stream: tuple[
         assert (info.value.reason, info.value.error_class) == ("config", "fatal")
     finally:
         await connector.aclose()
+
+
+async def test_a_restarted_consumer_takes_its_own_pending_entries_at_once(stream: tuple[str, Any]) -> None:
+    """The default consumer name is the same after a restart on this host, so what the stopped process
+    took and never acknowledged comes back first, counted as a redelivery, without waiting for
+    `claim_idle` (an hour here)."""
+    name, server = stream
+    connector = _connector()
+    try:
+        for n in range(3):
+            await connector.call(request(key=f"m-{n}", stream=name, body={"n": n}))
+        before = RedisStreamsConsumer(connector, name, "wms", block=0.05, claim_idle=3600)
+        async with asyncio.timeout(10), contextlib.aclosing(before.messages()) as deliveries:
+            taken = [await anext(deliveries) for _ in range(3)]
+            await taken[0].ack()  # m-1 and m-2 are taken, never acknowledged: the process stops
+        after = RedisStreamsConsumer(connector, name, "wms", block=0.05, claim_idle=3600)
+        assert after.consumer == before.consumer
+        async with asyncio.timeout(10), contextlib.aclosing(after.messages()) as deliveries:
+            again = [await anext(deliveries) for _ in range(2)]
+            assert [(d.message_id, d.delivery_count) for d in again] == [("m-1", 2), ("m-2", 2)]
+            for delivery in again:
+                await delivery.ack()
+        assert (await server.xpending(name, "wms"))["pending"] == 0
+    finally:
+        await connector.aclose()
