@@ -82,8 +82,9 @@ async def test_ten_failed_sign_ins_a_minute_from_one_address_are_answered_429(co
         for _ in range(10):
             assert (await sign_in(client, "guessed-token")).status_code == 401
         refused = await sign_in(client, "guessed-token")
-        assert refused.status_code == 429 and "try again in" in refused.text
-        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert refused.status_code == 429
+        # the page and the header name the same wait (its exact value is tested on a fake clock below)
+        assert f"try again in {refused.headers['retry-after']} s" in refused.text
         assert "content-security-policy" in refused.headers
         right = await sign_in(client, OPERATOR)  # the right token waits too: guesses must not go on
         assert right.status_code == 429 and "syncline_console=" not in right.headers.get("set-cookie", "")
