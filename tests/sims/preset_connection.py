@@ -26,3 +26,26 @@ def preset_connector(name: str, account: dict[str, Any], extra: str = "") -> Htt
     connector = CONNECTOR.create(model.config, model.operations, context)
     assert isinstance(connector, HttpConnector)
     return connector
+
+
+def http_connector(connection: str, config: Any, operations: dict[str, dict[str, Any]]) -> HttpConnector:
+    """A live http connector for a config and operations given as plain data."""
+    from connectors.http import HttpConfig, HttpOperation
+
+    ops = {name: HttpOperation.model_validate(spec) for name, spec in operations.items()}
+    made = CONNECTOR.create(HttpConfig.model_validate(config), ops, ConnectorContext(connection=connection))
+    assert isinstance(made, HttpConnector)
+    return made
+
+
+def call_all(made: HttpConnector, *requests: Any) -> list[Any]:
+    """The outputs of `requests` called one after another on `made`, which is closed after."""
+    import asyncio
+
+    async def go() -> list[Any]:
+        try:
+            return [(await made.call(r)).output for r in requests]
+        finally:
+            await made.aclose()
+
+    return asyncio.run(go())

@@ -6,15 +6,15 @@ with 412 and Dataverse's error code."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from connectors.http import CONNECTOR, HttpConfig, HttpConnector, HttpOperation
-from runtime.connector_api import CallRequest, ConnectorContext, ConnectorError
+from connectors.http import HttpConfig, HttpConnector
+from runtime.connector_api import CallRequest, ConnectorError
 from runtime.demo.sims.dynamics365 import CLIENT_ID, CLIENT_SECRET, CURRENCY_IDS, TENANT, Dynamics365
+from tests.sims.preset_connection import call_all, http_connector
 
 
 @pytest.fixture
@@ -55,20 +55,10 @@ def connector(sim: Dynamics365, secret: str = CLIENT_SECRET) -> HttpConnector:
             "errors": {"code": "$.error.code", "message": "$.error.message", "retriable_codes": ["0x80072322"]},
         }
     )
-    ops = {name: HttpOperation.model_validate(spec) for name, spec in OPS.items()}
-    made = CONNECTOR.create(config, ops, ConnectorContext(connection="dynamics365"))
-    assert isinstance(made, HttpConnector)
-    return made
+    return http_connector("dynamics365", config, OPS)
 
 
-def calls(made: HttpConnector, *requests_: CallRequest) -> list[Any]:
-    async def go() -> list[Any]:
-        try:
-            return [(await made.call(r)).output for r in requests_]
-        finally:
-            await made.aclose()
-
-    return asyncio.run(go())
+calls = call_all
 
 
 def test_token_paging_order_with_lines_and_etag_update(d365: Dynamics365) -> None:

@@ -5,7 +5,6 @@ external-id upserts and SuiteQL paging (hasMore/offset) answer as NetSuite docum
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,9 +12,10 @@ import pytest
 import requests
 from oauthlib import oauth1
 
-from connectors.http import CONNECTOR, HttpConfig, HttpConnector, HttpOperation
-from runtime.connector_api import CallRequest, ConnectorContext, ConnectorError
+from connectors.http import HttpConfig, HttpConnector
+from runtime.connector_api import CallRequest, ConnectorError
 from runtime.demo.sims.netsuite import ACCOUNT, CONSUMER_KEY, CONSUMER_SECRET, TOKEN_ID, TOKEN_SECRET, NetSuite
+from tests.sims.preset_connection import call_all, http_connector
 
 
 @pytest.fixture
@@ -41,20 +41,10 @@ def connector(sim: NetSuite, operations: dict[str, Any], **auth: Any) -> HttpCon
             "errors": {"code": "$['o:errorDetails'][0]['o:errorCode']", "message": "$['o:errorDetails'][0].detail"},
         }
     )
-    ops = {name: HttpOperation.model_validate(spec) for name, spec in operations.items()}
-    made = CONNECTOR.create(config, ops, ConnectorContext(connection="netsuite"))
-    assert isinstance(made, HttpConnector)
-    return made
+    return http_connector("netsuite", config, operations)
 
 
-def call(made: HttpConnector, *requests_: CallRequest) -> list[Any]:
-    async def go() -> list[Any]:
-        try:
-            return [(await made.call(r)).output for r in requests_]
-        finally:
-            await made.aclose()
-
-    return asyncio.run(go())
+call = call_all
 
 
 ORDER = {

@@ -4,16 +4,16 @@ shipments paged by next_cursor, cancel refused once shipped."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from connectors.http import CONNECTOR, HttpConfig, HttpConnector, HttpOperation
-from runtime.connector_api import CallRequest, ConnectorContext, ConnectorError
+from connectors.http import HttpConfig, HttpConnector
+from runtime.connector_api import CallRequest, ConnectorError
 from runtime.demo.sims.wms import API_KEY, Wms
+from tests.sims.preset_connection import call_all, http_connector
 
 
 @pytest.fixture
@@ -41,21 +41,10 @@ def connector(sim: Wms) -> HttpConnector:
             "errors": {"code": "$.error.code", "message": "$.error.message"},
         }
     )
-    made = CONNECTOR.create(
-        config, {n: HttpOperation.model_validate(s) for n, s in OPS.items()}, ConnectorContext(connection="wms")
-    )
-    assert isinstance(made, HttpConnector)
-    return made
+    return http_connector("wms", config, OPS)
 
 
-def calls(made: HttpConnector, *requests_: CallRequest) -> list[Any]:
-    async def go() -> list[Any]:
-        try:
-            return [(await made.call(r)).output for r in requests_]
-        finally:
-            await made.aclose()
-
-    return asyncio.run(go())
+calls = call_all
 
 
 ORDER = {

@@ -5,15 +5,15 @@ KWD (3 decimals) amounts."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from connectors.http import CONNECTOR, HttpConfig, HttpConnector, HttpOperation
-from runtime.connector_api import CallRequest, ConnectorContext, ConnectorError
+from connectors.http import HttpConfig, HttpConnector
+from runtime.connector_api import CallRequest, ConnectorError
 from runtime.demo.sims.zuora import CLIENT_ID, CLIENT_SECRET, Zuora
+from tests.sims.preset_connection import call_all, http_connector
 
 PLAN = "8ad09be48db5aba7018db6004b4f2b3d"
 CHARGE = "8ad09be48db5aba7018db6004c2a2b41"
@@ -56,20 +56,10 @@ def connector(sim: Zuora) -> HttpConnector:
             },
         }
     )
-    ops = {name: HttpOperation.model_validate(spec) for name, spec in OPS.items()}
-    made = CONNECTOR.create(config, ops, ConnectorContext(connection="zuora"))
-    assert isinstance(made, HttpConnector)
-    return made
+    return http_connector("zuora", config, OPS)
 
 
-def calls(made: HttpConnector, *requests_: CallRequest) -> list[Any]:
-    async def go() -> list[Any]:
-        try:
-            return [(await made.call(r)).output for r in requests_]
-        finally:
-            await made.aclose()
-
-    return asyncio.run(go())
+calls = call_all
 
 
 ACCOUNT = {

@@ -6,16 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from runtime.compiler import check_project
-
-HTTP = """\
-kind: Connection
-name: api
-type: http
-system: api
-config: {base_url: "https://api.example.com"}
-operations:
-  post: {method: POST, path: /x, entity: thing, effect: create}
-"""
+from tests.triggers.trigger_project import trigger_project
 
 FILES = """\
 kind: Connection
@@ -27,15 +18,7 @@ config: {base_dir: data/drop}
 
 
 def _project(root: Path, trigger: str) -> Path:
-    (root / "systems").mkdir(parents=True)
-    (root / "flows").mkdir()
-    (root / "syncline.yaml").write_text("kind: Project\nname: t\n")
-    (root / "systems" / "api.yaml").write_text(HTTP)
-    (root / "systems" / "drop.yaml").write_text(FILES)
-    (root / "flows" / "f.yaml").write_text(
-        f"kind: Flow\nname: f\ntrigger:\n  file: {trigger}\nsteps:\n  - call: api.post\n    with: {{x: 1}}\n"
-    )
-    return root
+    return trigger_project(root, "file", trigger, ("drop", FILES))
 
 
 def test_file_trigger_on_a_file_connection_validates(tmp_path: Path) -> None:
