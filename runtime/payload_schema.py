@@ -70,3 +70,13 @@ def _refs_stay_inside(node: Any) -> bool:
     elif isinstance(node, list):
         return all(_refs_stay_inside(item) for item in node)
     return True
+
+
+def first_error(schema: PayloadSchema, document: Any) -> tuple[str, str] | None:
+    """The first failure of `document` (by path): its JSON pointer (`/items/0/sku`, `/` for the root)
+    and jsonschema's message; None when the document satisfies the schema."""
+    errors = sorted(schema.iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path])
+    if not errors:
+        return None
+    first = errors[0]
+    return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in first.absolute_path), first.message

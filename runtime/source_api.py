@@ -12,7 +12,9 @@ own pyproject.toml; runtime/trigger_registry.py loads them). It holds:
 - what the checker needs to know without knowing the kind: `connection_field` (the field naming the
   connection it reads), `needs` (what that connection's connector must provide, e.g. "folder"),
   `call_field` (an operation it calls), `idempotency_field` and
-  `ordering_field` (templates giving each run's keys), `explain(spec)` (its rules in words);
+  `ordering_field` (templates giving each run's keys), `schema_field` (a JSON Schema file under
+  schemas/ or `canonical:<name>` its events' payloads must satisfy: validate checks it exists, the
+  typed checks read `input.` against it), `explain(spec)` (its rules in words);
 - `source`: how to build the long-running `Source` of one flow's trigger, or None when the core takes
   the kind's events itself (webhooks arrive through the service's HTTP intake, `manual` through the
   API and `syncline run`, `event` through the core's event log dispatcher).
@@ -24,8 +26,9 @@ A `Source` is started once per flow by the service (and stopped on shutdown or r
   is its identity for this trigger: a message id, a file hash and record number) together with the
   cursor, in one transaction, and returns only once that is committed — only then may the source
   acknowledge its origin (ack a message, move a file);
-- send an event that cannot become a run (unparseable, over its redelivery limit) to the dead letters
-  with a reason (`dead_letter`), after which it may acknowledge it;
+- send an event that cannot become a run (unparseable, over its redelivery limit, failing its schema)
+  to the dead letters with a reason (`dead_letter`), after which it may acknowledge it;
+- check a payload against the trigger's declared schema (`schema_error`: the first failure, or None);
 - read its durable cursor (`cursor()`), and how many runs of its flow are not ended (`active_runs()`);
 - wait while the node is too busy (`ready()`: backpressure; a source takes no more than it is told);
 - reach its connection's live connector (`connector()`), call an operation through the same path as
@@ -61,7 +64,7 @@ __all__ = [
     "TriggerType",
 ]
 
-SOURCE_API_VERSION = 1
+SOURCE_API_VERSION = 2  # 2: TriggerType.schema_field, SourceContext.schema_error
 
 
 class _NoCursor:
@@ -124,6 +127,11 @@ class SourceContext(Protocol):
 
     async def dead_letter(self, event: SourceEvent, reason: str, message: str) -> None:
         """Record an event that cannot run in the dead letters (reason: `poison`, `unparseable`, ...)."""
+        ...
+
+    def schema_error(self, payload: Any) -> str | None:
+        """The first way `payload` fails the schema named by the trigger's `schema_field` (`at /pointer:
+        message`), or None when it satisfies it (or the trigger declares none)."""
         ...
 
     async def active_runs(self) -> int:
@@ -202,6 +210,7 @@ class TriggerType:
     call_field: str | None = None
     idempotency_field: str | None = None
     ordering_field: str | None = None
+    schema_field: str | None = None  # a JSON Schema file (under schemas/, or canonical:<name>) payloads satisfy
     explain: Callable[[Any], dict[str, Any]] | None = None
     intake: str = ""  # where its events come in, for docs when `source` is None ("the HTTP intake")
     order: int = 100

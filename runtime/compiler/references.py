@@ -175,6 +175,10 @@ def check_flow_references(ctx: CheckContext, doc: ParsedDocument) -> None:
         check_schema_ref(ctx, doc, trigger.webhook.schema_, ("trigger", "webhook", "schema"))
     kind = trigger_type_of(trigger)
     spec = trigger_spec(trigger)
+    if kind.schema_field and (schema := kind.field_value(spec, kind.schema_field)):
+        field = type(spec).model_fields.get(kind.schema_field)
+        name = (field.alias if field is not None else None) or kind.schema_field
+        check_schema_ref(ctx, doc, str(schema), ("trigger", kind.key, name))
     if kind.call_field and (call := kind.field_value(spec, kind.call_field)):
         check_call(ctx, doc, call, ("trigger", kind.key, kind.call_field))
     if kind.connection_field and (connection := kind.field_value(spec, kind.connection_field)):

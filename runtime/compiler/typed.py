@@ -35,6 +35,7 @@ from runtime.expr import CompileError
 from runtime.spec.documents import ParsedDocument, format_loc
 from runtime.spec.flow import ManualTrigger, WebhookTrigger
 from runtime.spec.yamlload import Loc
+from runtime.trigger_registry import trigger_spec, trigger_type_of
 
 Types = frozenset[str]
 Segment = str | int
@@ -400,7 +401,9 @@ def flow_input_schema(flow_doc: ParsedDocument) -> str | None:
         return trigger.webhook.schema_
     if isinstance(trigger, ManualTrigger):
         return trigger.manual.input_schema
-    return None
+    kind = trigger_type_of(trigger)
+    schema = kind.field_value(trigger_spec(trigger), kind.schema_field)
+    return str(schema) if schema else None
 
 
 def _references(ctx: CheckContext, data: Any, base: Loc) -> Iterator[tuple[Loc, tuple[Segment, ...]]]:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from runtime.connector_api import CallRequest
 from runtime.engine.plan import CompiledFlow
 from runtime.errors import SynclineError
+from runtime.payload_schema import PayloadSchema, first_error
 from runtime.source_api import NO_CURSOR, Accepted, Renderable, SourceContext, SourceEvent, TriggerType
 from runtime.store.base import NewRun, RunFilter
 from runtime.trigger_registry import default_trigger_registry, trigger_spec
@@ -50,6 +51,7 @@ class NodeSourceContext(SourceContext):
         self._compiled: dict[str, Renderable] = {}
         self._backlog_read_at: float | None = None
         self._over_limit = False
+        self._schema: tuple[object, PayloadSchema] | None = None  # (the plan it was loaded for, the schema)
 
     # ------------------------------------------------------------------------------ events
     async def accept(self, events: Sequence[SourceEvent], *, cursor: Any = NO_CURSOR) -> list[Accepted]:
@@ -99,6 +101,20 @@ class NodeSourceContext(SourceContext):
             await service.store.dead_letter(run.run.id, reason, error, now=now)
             service.metrics.dead_letters.labels(self.flow).inc()
         self.count(f"dead_lettered_{reason}")
+
+    def schema_error(self, payload: Any) -> str | None:
+        name = self.kind.field_value(self.spec, self.kind.schema_field)
+        if not name:
+            return None
+        plan = self._service.plan
+        if self._schema is None or self._schema[0] is not plan:
+            entry = plan.check.context.load_schema(str(name)) if plan.check.context else None
+            if entry is None or entry.schema is None:
+                problem = entry.problem if entry is not None else "no project context"
+                raise SynclineError(f"the schema of flow {self.flow!r} cannot be loaded: {problem}")
+            self._schema = (plan, PayloadSchema(entry.schema))
+        failure = first_error(self._schema[1], payload)
+        return None if failure is None else f"at {failure[0]}: {failure[1]}"
 
     def _new_run(self, flow: CompiledFlow, event: SourceEvent, *, keys: bool = True) -> NewRun:
         executor = self._service.executor(self._service.plan)

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from runtime.clock import Clock, SystemClock
 from runtime.expr import ExpressionEngine
+from runtime.payload_schema import PayloadSchema, first_error
 from runtime.source_api import NO_CURSOR, Accepted, Renderable, Source, SourceContext, SourceEvent, TriggerType
 
 __all__ = ["KitClock", "KitContext", "Origin", "check_source", "wait_for"]
@@ -79,6 +80,7 @@ class KitContext(SourceContext):
     violations: list[str] = field(default_factory=list)
     active: int = 0  # what active_runs() answers
     delays: list[float] = field(default_factory=list)
+    schema: dict[str, Any] | None = None  # what schema_error() checks payloads against (None: nothing)
     _engine: ExpressionEngine = field(default_factory=ExpressionEngine)
 
     async def accept(self, events: Sequence[SourceEvent], *, cursor: Any = NO_CURSOR) -> list[Accepted]:
@@ -100,6 +102,12 @@ class KitContext(SourceContext):
 
     async def dead_letter(self, event: SourceEvent, reason: str, message: str) -> None:
         self.dead.append((event, reason, message))
+
+    def schema_error(self, payload: Any) -> str | None:
+        if self.schema is None:
+            return None
+        failure = first_error(PayloadSchema(self.schema), payload)
+        return None if failure is None else f"at {failure[0]}: {failure[1]}"
 
     async def cursor(self) -> Any:
         return self.stored_cursor

@@ -6,6 +6,9 @@ takes messages in small batches (what the broker already delivered, up to `prefe
 
 - decodes the body (`format: json` or `text`); a body that does not parse goes to the dead letters
   with the reason `unparseable` and is acknowledged;
+- with `schema:` (a JSON Schema file under schemas/, or `canonical:<name>`, as a webhook's), a body
+  that does not satisfy it goes to the dead letters with the reason `schema` and the first failing
+  JSON pointer and message (`SourceContext.schema_error`), and is acknowledged: it never becomes a run;
 - a message delivered more than `max_redeliveries` times after its first delivery (the broker's
   delivery count, or the times this source saw its batch fail) goes to the dead letters with the
   reason `poison` and is acknowledged: it never loops;
@@ -80,6 +83,14 @@ class QueueSpec(Model):
         "or `text` (UTF-8).",
     )
 
+    schema_: str | None = Field(
+        None,
+        alias="schema",
+        description="JSON Schema file (under schemas/, or `canonical:<name>`) the decoded body must satisfy; "
+        "a message that does not goes to the dead letters (reason `schema`) and is acknowledged.",
+        examples=["schemas/shipment.json"],
+    )
+
 
 class QueueTrigger(Model):
     queue: QueueSpec
@@ -93,7 +104,9 @@ def _explain(spec: QueueSpec) -> dict[str, Any]:
         "identity": spec.idempotency_key or "the message id",
         "ordering": spec.ordering_key or "none",
         "prefetch": spec.prefetch,
-        "poison": f"more than {spec.max_redeliveries} redeliveries, or a body that is not {spec.format}",
+        "poison": f"more than {spec.max_redeliveries} redeliveries, or a body that is not {spec.format}"
+        + (f" or fails {spec.schema_}" if spec.schema_ else ""),
+        "schema": spec.schema_ or "none: any body that decodes is run",
         "acknowledged": "after the run is committed",
     }
 
@@ -214,7 +227,7 @@ class QueueSource:
         buffer.put_nowait(end)
 
     async def take(self, ctx: SourceContext, batch: Sequence[InboundMessage]) -> None:
-        """One batch: poison and unparseable messages to the dead letters, the rest accepted in
+        """One batch: poison, unparseable and schema-invalid messages to the dead letters, the rest accepted in
         arrival order; every message acknowledged only after what became of it is committed."""
         spec = self.spec
         runnable: list[tuple[InboundMessage, SourceEvent]] = []
@@ -234,6 +247,11 @@ class QueueSource:
                 event.payload = message.body.decode("utf-8", "replace")
                 await ctx.dead_letter(event, "unparseable", f"the body is not {spec.format}: {exc}")
                 await self._settle(message)
+                continue
+            if spec.schema_ is not None and (problem := ctx.schema_error(event.payload)) is not None:
+                await ctx.dead_letter(event, "schema", f"the body does not satisfy {spec.schema_} {problem}")
+                await self._settle(message)
+                self.failed.pop(str(event.key), None)
                 continue
             runnable.append((message, event))
         if not runnable:
@@ -338,6 +356,7 @@ TRIGGER = TriggerType(
     needs="messages",
     idempotency_field="idempotency_key",
     ordering_field="ordering_key",
+    schema_field="schema_",
     explain=_explain,
     order=40,
 )

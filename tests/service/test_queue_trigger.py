@@ -278,6 +278,16 @@ def got(sink: Sink) -> dict[int, int]:
     return counts
 
 
+NUMBERED = {
+    "type": "object",
+    "required": ["n", "customer"],
+    "properties": {
+        "n": {"type": "integer"},
+        "customer": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}},
+    },
+}
+
+
 def body(n: int) -> bytes:
     return json.dumps({"n": n, "id": f"order-{n}"}).encode()
 
@@ -339,6 +349,60 @@ async def test_a_message_over_its_redeliveries_is_poison(
     await kit.publish(body(2), "m-next")  # the poison message does not block what follows
     await until(lambda: got(sink) == {2: 1}, timeout=15)
     if await kit.waiting() != -1:
+        assert await kit.waiting() == 0
+
+
+@pytest.mark.parametrize(
+    "counting", [lambda: Amqp(quorum=True), Redis], ids=["amqp-quorum", "redis_streams"], indirect=True
+)
+async def test_a_message_failing_the_schema_is_dead_lettered_and_acknowledged(
+    tmp_path: Path, sink: Sink, nodes: StartNode, counting: Kit
+) -> None:
+    """`schema: schemas/numbered.json`: a body that parses but does not satisfy the schema goes to the
+    dead letters (reason `schema`, the failing pointer and message) and is acknowledged at once: it
+    is never run, never delivered again (the broker counts deliveries), and the next one runs."""
+    kit = counting
+    text = flow(kit, max_redeliveries=0).replace(
+        "    max_redeliveries: 0\n", "    max_redeliveries: 0\n    schema: schemas/numbered.json\n"
+    )
+    (tmp_path / "p" / "schemas").mkdir(parents=True)  # the project is written around it
+    (tmp_path / "p" / "schemas" / "numbered.json").write_text(json.dumps(NUMBERED))
+    node = await serve(tmp_path, sink, nodes, kit, text)
+
+    def order(n: int, customer_id: Any) -> bytes:
+        return json.dumps({"n": n, "id": f"order-{n}", "customer": {"id": customer_id}}).encode()
+
+    await kit.publish(order(1, "c-1"), "m-1")
+    await kit.publish(order(2, 7), "m-2")  # customer.id must be a string
+    await kit.publish(order(3, "c-3"), "m-3")
+    await until(lambda: got(sink) == {1: 1, 3: 1}, timeout=15)
+    letters = await until(lambda: node.service.store.list_dead_letters(flow="consume"), timeout=10)
+    assert [d.reason for d in letters] == ["schema"]
+    error = letters[0].error
+    assert error is not None
+    expected = "the body does not satisfy schemas/numbered.json at /customer/id: 7 is not of type 'string'"
+    assert error["message"] == expected
+    assert "x-source" not in error["message"] and "test" not in error["message"]
+    done = await runs(node)
+    by_key = {r.meta["source"]["key"]: r for r in done}
+    assert sorted(by_key) == ["m-1", "m-2", "m-3"]
+    assert by_key["m-2"].status == "dead_lettered" and letters[0].run_id == by_key["m-2"].id
+
+    async def settled() -> bool:
+        return all(r.status in ("succeeded", "dead_lettered") for r in await runs(node))
+
+    await until(settled, timeout=5)
+    assert len(await node.service.store.list_dead_letters(flow="consume")) == 1
+    if isinstance(kit, Redis):  # acknowledged (after the commit, so maybe after the run): nothing pending
+        redis = kit
+
+        async def none_pending() -> bool:
+            pending = await redis.client.xpending(redis.subject, f"syncline-test-{redis.tag}")
+            return int(pending["pending"]) == 0
+
+        await until(none_pending, timeout=10)
+    else:  # acknowledged: once the node is gone nothing comes back to the queue
+        await node.stop()
         assert await kit.waiting() == 0
 
 

@@ -42,3 +42,26 @@ def test_bad_options_are_reported_at_the_trigger(tmp_path: Path) -> None:
     messages = " ".join(e.message for e in result.errors)
     assert "prefetch" in messages and "format" in messages, result.errors
     assert all(e.line == 4 for e in result.errors), result.errors
+
+
+def test_a_missing_schema_file_is_reported_at_the_schema_line(tmp_path: Path) -> None:
+    root = _project(tmp_path, "\n    connection: bus\n    subject: q\n    schema: schemas/shipment.json")
+    result = check_project(root)
+    (error,) = result.errors
+    assert error.code == "SL023"
+    assert "schema file 'schemas/shipment.json' not found" in error.message
+    assert error.line == 7 and error.path.endswith("f.yaml")
+    (root / "schemas").mkdir()
+    (root / "schemas" / "shipment.json").write_text('{"type": "object", "required": ["id"]}')
+    assert not check_project(root).errors
+
+
+def test_a_canonical_schema_and_a_bad_schema_file(tmp_path: Path) -> None:
+    assert not check_project(
+        _project(tmp_path / "a", "{connection: bus, subject: q, schema: canonical:shipment}")
+    ).errors
+    root = _project(tmp_path / "b", "{connection: bus, subject: q, schema: schemas/s.json}")
+    (root / "schemas").mkdir()
+    (root / "schemas" / "s.json").write_text('{"type": 12}')
+    (error,) = check_project(root).errors
+    assert error.code == "SL024" and "not a valid JSON Schema" in error.message
