@@ -37,6 +37,26 @@ A `Source` is started once per flow by the service (and stopped on shutdown or r
 
 It never sees the service, the store or the executor. Secrets reach it only inside rendered values.
 
+A kind whose events arrive as HTTP requests on the node (`webhook`, or a plugin's vendor push format
+with its own handshake) declares `http` instead of (or besides) `source`: a function from the spec to
+an `HttpIntake`, which names its `method` and `path` (`{param}` segments match one path segment; their
+values are in `request.path_params`) and handles each request routed to it. validate builds it too, to
+check the path (reserved prefixes, two flows on one method and path), so building it must be cheap and
+do no I/O. The core routes (404, 405 with `Allow`, 503 while the node shuts down) and builds one
+`HttpContext` per flow when the project is loaded; through it an intake can only:
+
+- commit the run of one request and get the HTTP answer for it (`accept`): 202 with the run's
+  `Location`, 200 with the first run for a repeated idempotency key, 409 when that key came with a
+  different body, the flow's `respond` in sync mode (`sync_timeout`: how long to wait before 202), 422
+  when the flow's keys cannot be computed for the payload, 503 when the store cannot commit;
+- refuse a request as RFC 9457 problem details (`reject`, counted per flow and reason; `problem`, not
+  counted), load a JSON Schema of the project (`schema`), render a secret template for a signature
+  check (`secret`: raises `SecretUnavailable` while a secret it names is not set), read the clock and
+  the project's body timeout, log (through `redact`) and count metrics (`count`).
+
+An intake may also answer without a run (a URL-verification challenge): it returns its own Starlette
+`Response`. Requests are the hot path: keep per-request work in `handle` and precompute in the intake.
+
 `SOURCE_API_VERSION` is versioned with the package: it changes when a declaration or a context
 method is added or changes meaning.
 """
@@ -46,17 +66,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
 from runtime.clock import Clock
 
+if TYPE_CHECKING:  # types only: the spec and checker import this module and must not load Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+
 __all__ = [
     "NO_CURSOR",
     "SOURCE_API_VERSION",
     "Accepted",
+    "HttpContext",
+    "HttpIntake",
     "Renderable",
+    "SecretUnavailable",
     "Source",
     "SourceContext",
     "SourceError",
@@ -77,6 +104,10 @@ NO_CURSOR: Any = _NoCursor()  # `accept(..., cursor=NO_CURSOR)`: leave the store
 
 class SourceError(Exception):
     """A source cannot go on (bad configuration found at start, a connector without consumers)."""
+
+
+class SecretUnavailable(SourceError):
+    """A secret a template names is not set (`HttpContext.secret`; the node may serve with secrets missing)."""
 
 
 @dataclass
@@ -196,6 +227,84 @@ class Source(Protocol):
     async def run(self, ctx: SourceContext) -> None: ...
 
 
+@runtime_checkable
+class HttpContext(Protocol):
+    """What an HTTP intake may do for one flow (see the module docstring); built once per flow each
+    time the project is loaded, and passed to every request the flow's intake handles."""
+
+    flow: str
+    trigger_id: str  # "<kind>:<flow>"
+    clock: Clock
+    log: logging.Logger
+    body_timeout: float  # seconds a request's whole body may take (the project's `service.body_timeout`)
+
+    async def accept(
+        self,
+        payload: Any,
+        *,
+        headers: dict[str, str],
+        correlation_id: str | None = None,
+        digest: str | None = None,
+        sync_timeout: float | None = None,
+    ) -> Response:
+        """Commit the run of one request, then answer it (see the module docstring). `headers`: what the
+        run keeps (leave out credentials); `digest`: the request's identity for its idempotency key (a
+        hash of the body: the same key with another digest is 409); `sync_timeout`: None answers 202 once
+        committed, a number waits that long for the flow's `respond`."""
+        ...
+
+    def reject(
+        self, status: int, reason: str, message: str, *, headers: Mapping[str, str] | None = None, **extra: Any
+    ) -> Response:
+        """A refusal as problem details (`code` = reason), counted in
+        syncline_webhook_rejections_total{flow,reason}."""
+        ...
+
+    def problem(
+        self,
+        status: int,
+        reason: str,
+        message: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        retry_after: int | None = None,
+        **extra: Any,
+    ) -> Response:
+        """Problem details without counting a rejection (the node is not ready for this request)."""
+        ...
+
+    def schema(self, path: str) -> Any:
+        """A validator of the project's JSON Schema file `path` (jsonschema: `iter_errors(value)`),
+        loaded once per project version; None when the project has no such schema (validate reports it)."""
+        ...
+
+    def secret(self, template: str | None) -> str | None:
+        """Render a secret template (`{{ secret('HOOK_SECRET') }}`); None for None. Raises
+        `SecretUnavailable` (its message redacted) when a secret it names is not set."""
+        ...
+
+    def redact(self, text: str) -> str:
+        """Text with secret values and masked fields replaced by ***: pass anything you log through it."""
+        ...
+
+    def count(self, name: str, value: float = 1.0) -> None:
+        """Add to the counter `name` (exported as syncline_source_events_total{flow,kind,name})."""
+        ...
+
+
+@runtime_checkable
+class HttpIntake(Protocol):
+    """How a kind takes the requests of one flow's trigger (`TriggerType.http(spec)`)."""
+
+    method: str  # POST, PUT, ...
+    path: str  # /hooks/orders, /hooks/{tenant}/orders
+
+    async def handle(self, request: Request, ctx: HttpContext) -> Response:
+        """Answer one request routed here: check it, then `ctx.accept(...)` or refuse. Starlette's
+        `ClientDisconnect` (the caller went away mid-body) may propagate: nothing is answered."""
+        ...
+
+
 @dataclass(frozen=True)
 class TriggerType:
     """A trigger kind (see the module docstring)."""
@@ -204,6 +313,7 @@ class TriggerType:
     model: type[BaseModel]
     description: str
     source: Callable[[Any], Source] | None = None  # spec (an instance of `model`) -> Source
+    http: Callable[[Any], HttpIntake] | None = None  # spec -> its intake on the node's HTTP surface
     wrapper: type[BaseModel] | None = None
     connection_field: str | None = None
     needs: str | None = None  # what the connection's connector must provide (`ConnectorType.provides`)

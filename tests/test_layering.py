@@ -1,4 +1,5 @@
-"""Import layering, checked on the source with `ast` (every `import`, also inside functions):
+"""Import layering, checked on the source with `ast` (every `import`, also inside functions; not those
+under `if TYPE_CHECKING:`, which only type checkers read and which never run):
 
 - `runtime/spec/` and `runtime/compiler/` do no network or store access: nothing they import, directly
   or through other Syncline modules, is a network client/server, a database driver, the store, the
@@ -60,7 +61,7 @@ def direct_imports(module: str, root: Path = REPO) -> frozenset[tuple[str, int]]
     assert path is not None, module
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[tuple[str, int]] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in _run_nodes(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update((alias.name, node.lineno) for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -75,6 +76,18 @@ def direct_imports(module: str, root: Path = REPO) -> frozenset[tuple[str, int]]
                 sub = f"{base}.{alias.name}"
                 found.add((sub if base.startswith(OURS) and _file_of(sub, root) else base, node.lineno))
     return frozenset(found)
+
+
+def _run_nodes(tree: ast.AST) -> Iterable[ast.AST]:
+    """Every node of a module except the body of `if TYPE_CHECKING:` (its `else` is kept)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
 
 
 def _with_parents(module: str) -> Iterable[str]:
@@ -146,10 +159,12 @@ def test_the_check_follows_imports_through_other_modules(tmp_path: Path) -> None
         "runtime/spec/clean.py": "import json\nfrom . import models\n",
         "runtime/spec/models.py": "from typing import Any\n",
         "runtime/spec/bad.py": "def later():\n    from ..util import helper\n",
+        "runtime/spec/typed.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import httpx\n",
+        "runtime/spec/typed_else.py": "if TYPE_CHECKING:\n    pass\nelse:\n    import httpx\n",
         "runtime/util/__init__.py": "",
         "runtime/util/helper.py": "import os\nimport httpx\n",
     }.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
     problems = _violations(("runtime/spec",), NETWORK, tmp_path)
-    assert problems == ["runtime.spec.bad:2 -> runtime.util.helper:2 -> httpx"]
+    assert problems == ["runtime.spec.bad:2 -> runtime.util.helper:2 -> httpx", "runtime.spec.typed_else:4 -> httpx"]

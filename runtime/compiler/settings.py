@@ -1,7 +1,8 @@
 """The settings and secrets a project needs before it can serve, as far as its files tell.
 
 Statically knowable are `secret('NAME')` and `env('NAME')` calls with a literal name in a Connection
-(its `config` and `operations`) and in a webhook trigger's `auth`, where no fallback is given: an
+(its `config` and `operations`) and in the trigger of a kind taking HTTP requests (a webhook's `auth`:
+its signature secret; any kind declaring `http`), where no fallback is given: an
 `env('NAME', x)` or an `env('NAME') | default(x)` has one; `secret()` never does. Names computed at
 run time, references in steps and references under a fallback are not reported.
 
@@ -26,6 +27,7 @@ from runtime.expr.errors import CompileError
 from runtime.expr.parsing import JinjaParser
 from runtime.spec.documents import ParsedDocument, format_loc
 from runtime.spec.yamlload import Loc
+from runtime.trigger_registry import default_trigger_registry
 
 CODE = "SL052"
 Resolver = Callable[[str], Any]
@@ -66,13 +68,21 @@ def required_settings(docs: ProjectDocuments) -> list[Requirement]:
                 named += [(loc, r) for r in _requirements(parser, doc, loc, text, f"connection {doc.name}")]
             found += _once(named)
         elif doc.kind == "Flow":
-            trigger = doc.source.data.get("trigger") if isinstance(doc.source.data, dict) else None
-            webhook = trigger.get("webhook") if isinstance(trigger, dict) else None
-            auth = webhook.get("auth") if isinstance(webhook, dict) else None
-            if isinstance(auth, dict):
-                for loc, text in _strings(auth, ("trigger", "webhook", "auth")):
-                    found += _requirements(parser, doc, loc, text, f"the webhook of flow {doc.name}")
+            http = _http_trigger(doc.source.data.get("trigger") if isinstance(doc.source.data, dict) else None)
+            if http is not None:  # what its intake checks requests with (a webhook's signature secret)
+                key, spec = http
+                for loc, text in _strings(spec, ("trigger", key)):
+                    found += _requirements(parser, doc, loc, text, f"the {key} of flow {doc.name}")
     return found
+
+
+def _http_trigger(trigger: Any) -> tuple[str, dict[str, Any]] | None:
+    """(kind, spec) of a flow's trigger mapping when its kind takes HTTP requests (declares `http`)."""
+    if not isinstance(trigger, dict) or len(trigger) != 1:
+        return None
+    key, spec = next(iter(trigger.items()))
+    kind = default_trigger_registry().get(key) if isinstance(key, str) else None
+    return (key, spec) if kind is not None and kind.http is not None and isinstance(spec, dict) else None
 
 
 def missing_settings(required: list[Requirement], secret: Resolver, env: Resolver) -> list[Diagnostic]:

@@ -1,6 +1,7 @@
-"""Checks of triggers across flows: webhook paths (format, collisions), cron strings and timezones,
-event triggers that no flow feeds, and the literal headers of the `respond` answers sync webhook
-callers get."""
+"""Checks of triggers across flows: the paths of trigger kinds taking HTTP requests (`webhook`, and any
+kind declaring `http`: format, the service's reserved prefixes, two flows on one method and path),
+webhook auth headers, cron strings and timezones, event triggers that no flow feeds, and the literal
+headers of the `respond` answers sync webhook callers get."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from runtime.spec.documents import ParsedDocument
 from runtime.spec.flow import EventTrigger, ScheduleTrigger, WebhookSpec, WebhookTrigger
 from runtime.spec.governance import Policy
 from runtime.step_registry import step_type_of
+from runtime.trigger_registry import trigger_spec, trigger_type_of
 from runtime.triggers.cron import ScheduleError, cron_trigger, zone
 
 _PATH_RE = re.compile(r"^/[A-Za-z0-9_\-./{}]*$")
@@ -26,25 +28,29 @@ def _shape(path: str) -> str:
 
 
 def check_triggers(ctx: CheckContext) -> None:
-    seen: dict[tuple[str, str], ParsedDocument] = {}
+    seen: dict[tuple[str, str], tuple[ParsedDocument, str]] = {}
     for doc in ctx.named("Flow").values():
         trigger = doc.model.trigger
-        if isinstance(trigger, WebhookTrigger):
-            spec = trigger.webhook
-            loc = ("trigger", "webhook", "path")
-            if not _PATH_RE.match(spec.path) or "//" in spec.path or "/../" in spec.path + "/":
-                ctx.report(doc, "SL044", f"webhook path {spec.path!r} is not a valid path", loc)
+        kind = trigger_type_of(trigger)
+        if kind.http is not None:
+            spec = trigger_spec(trigger)
+            intake = kind.http(spec)  # cheap by contract: it names its method and path
+            method, path = intake.method.upper(), intake.path
+            loc = ("trigger", kind.key, "path") if "path" in type(spec).model_fields else ("trigger", kind.key)
+            if not _PATH_RE.match(path) or "//" in path or "/../" in path + "/":
+                ctx.report(doc, "SL044", f"{kind.key} path {path!r} is not a valid path", loc)
                 continue
-            if spec.path.startswith(RESERVED_PREFIXES):
-                ctx.report(doc, "SL044", f"webhook path {spec.path!r} is reserved for the service itself", loc)
+            if path.startswith(RESERVED_PREFIXES):
+                ctx.report(doc, "SL044", f"{kind.key} path {path!r} is reserved for the service itself", loc)
                 continue
-            _check_webhook_auth_headers(ctx, doc, spec)
-            key = (spec.method, _shape(spec.path))
+            if isinstance(trigger, WebhookTrigger):
+                _check_webhook_auth_headers(ctx, doc, trigger.webhook)
+            key = (method, _shape(path))
             other = seen.get(key)
             if other is not None:
-                ctx.report(doc, "SL040", f"{spec.method} {spec.path} is also the webhook of flow {other.name!r}", loc)
+                ctx.report(doc, "SL040", f"{method} {path} is also the {other[1]} of flow {other[0].name!r}", loc)
             else:
-                seen[key] = doc
+                seen[key] = (doc, kind.key)
         elif isinstance(trigger, ScheduleTrigger):
             spec_s = trigger.schedule
             try:

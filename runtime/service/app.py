@@ -1,9 +1,11 @@
-"""The ASGI app of `syncline serve`: webhooks at the paths flows declare, /healthz, /readyz,
-/metrics, the admin API and the web console (/console). Service start and graceful stop run in the app's lifespan.
+"""The ASGI app of `syncline serve`: webhooks (and any trigger kind taking HTTP requests) at the paths
+flows declare, /healthz, /readyz, /metrics, the admin API and the web console (/console). Service
+start and graceful stop run in the app's lifespan.
 
-Webhook deliveries are the hot path: `ServiceApp` hands them to the intake directly, without
-walking Starlette's router (the admin API's routes come first) and middleware stack; everything
-under the service's reserved prefixes goes to the Starlette app."""
+Webhook deliveries are the hot path: `ServiceApp` hands every path outside the service's reserved
+prefixes to the HTTP intake router directly (runtime/service/http_intake.py, which routes it to the
+flow's trigger kind), without walking Starlette's router (the admin API's routes come first) and
+middleware stack; everything under the reserved prefixes goes to the Starlette app."""
 
 from __future__ import annotations
 
@@ -26,10 +28,10 @@ from runtime.expr import dumps
 from runtime.service.admin import AdminApi
 from runtime.service.gauges import ScrapeGauges
 from runtime.service.governance_api import GovernanceApi
+from runtime.service.http_intake import FLOW_SCOPE_KEY, HttpIntakeRouter
 from runtime.service.metrics import Metrics
 from runtime.service.problems import problem, request_path
 from runtime.service.service import Service
-from runtime.service.webhooks import WebhookIntake
 
 log = logging.getLogger("syncline.service")
 
@@ -61,7 +63,7 @@ def reload_on_sighup(service: Service) -> None:
 class ServiceApp:
     """ASGI entry: webhook paths straight to the intake, the rest (and the lifespan) to Starlette."""
 
-    def __init__(self, app: Starlette, intake: WebhookIntake, metrics: Metrics | None = None) -> None:
+    def __init__(self, app: Starlette, intake: HttpIntakeRouter, metrics: Metrics | None = None) -> None:
         self.app = app
         self.intake = intake
         self.metrics = metrics  # webhook request latency, when given
@@ -88,20 +90,16 @@ class ServiceApp:
             response = problem(500, "internal", "the delivery could not be handled; retry later")
         await response(scope, receive, send)
         if self.metrics is not None:
-            self._observe(scope.get("method", ""), path, response.status_code, time.perf_counter() - started)
-
-    def _observe(self, method: str, path: str, status: int, seconds: float) -> None:
-        """Webhook request latency by flow ("" for no webhook there) and status class."""
-        assert self.metrics is not None
-        route, _ = self.intake.match(method, path)
-        flow = route.flow.name if route is not None else ""
-        self.metrics.child(self.metrics.webhook_latency, flow, f"{status // 100}xx").observe(seconds)
+            flow = scope.get(FLOW_SCOPE_KEY, "")  # set by the router ("" for no route there)
+            self.metrics.child(self.metrics.webhook_latency, flow, f"{response.status_code // 100}xx").observe(
+                time.perf_counter() - started
+            )
 
 
 def build_app(
     service: Service, *, manage_lifecycle: bool = True, grace: float = 30.0, tokens: dict[str, str] | None = None
 ) -> ServiceApp:
-    intake = WebhookIntake(service)
+    intake = HttpIntakeRouter(service)
     admin = AdminApi(service, tokens)
     gauges = ScrapeGauges(service)
 

@@ -29,26 +29,26 @@ from runtime.compiler import CheckResult, check_project
 from runtime.compiler.settings import Requirement, required_settings, unresolved
 from runtime.engine.executor import Executor, RunResult
 from runtime.engine.outbox import send as send_outbox
-from runtime.engine.plan import Plan, build_plan
+from runtime.engine.plan import CompiledFlow, Plan, build_plan
 from runtime.errors import Diagnostic, ProjectError
 from runtime.expr import CLOCK_KEY, ENV_KEY, SECRETS_KEY
 from runtime.policy.mask import mask_text, masker_for_project, presenter_for_project
 from runtime.secrets import SecretStore, env_resolver
 from runtime.service.events import EventDispatcher
-from runtime.service.logs import bind
-from runtime.service.metrics import Metrics
-from runtime.service.observe import ServiceObserver, otel_tracer
-from runtime.service.outbox import OutboxDispatcher
-from runtime.service.problems import PROBLEM_JSON, problem, problem_body
-from runtime.service.sources import SourceHost, source_hosts
-from runtime.service.webhooks import (
-    WebhookRoute,
+from runtime.service.http_intake import (
+    HttpRoute,
     accepted_response,
     build_routes,
     secret_renderer,
     sync_response,
     wait_for_response,
 )
+from runtime.service.logs import bind
+from runtime.service.metrics import Metrics
+from runtime.service.observe import ServiceObserver, otel_tracer
+from runtime.service.outbox import OutboxDispatcher
+from runtime.service.problems import PROBLEM_JSON, problem, problem_body
+from runtime.service.sources import SourceHost, source_hosts
 from runtime.service.workers import DEFAULT_CONCURRENCY, LeaseTimer, WorkerPool
 from runtime.spec.flow import ScheduleTrigger
 from runtime.store.base import FINAL_STATUSES, RunRecord, Store, StoreError
@@ -111,7 +111,7 @@ class Service:
         self.accepting = False
         self.ready = False
         self.plan: Plan
-        self.routes: list[WebhookRoute] = []
+        self.routes: list[HttpRoute] = []  # flows whose trigger kind takes HTTP requests (webhooks, plugins)
         self.required: list[Requirement] = []  # secrets and settings connections and webhooks need
         self.store: Store
         self._plans: dict[str, Plan] = {}
@@ -188,7 +188,7 @@ class Service:
     def _install(self, plan: Plan) -> None:
         self._plans.pop(plan.version, None)
         self._plans[plan.version] = plan
-        self.routes = build_routes(plan)
+        self.routes = build_routes(self, plan)  # with the plan, so no request meets a route missing
         self.required = required_settings(plan.check.docs)
         self.plan = plan
         while len(self._plans) > KEPT_PLANS:  # runs of an older version go on with the current one
@@ -366,16 +366,26 @@ class Service:
             waiting.set_result(self._fallback_response(result))
         return result
 
-    async def accept(
-        self, route: WebhookRoute, payload: Any, headers: dict[str, str], correlation: str | None, digest: str
+    async def accept_request(
+        self,
+        flow: CompiledFlow,
+        trigger: str,
+        payload: Any,
+        headers: dict[str, str],
+        correlation: str | None,
+        digest: str | None,
+        sync_timeout: float | None,
     ) -> Response:
-        """Commit a run for one webhook delivery, then answer."""
+        """Commit a run for one request taken by an HTTP trigger kind (`trigger`: its key), then answer:
+        202 with its location (200 for a repeated idempotency key, 409 for that key with another body),
+        or with a `sync_timeout` the flow's `respond` (202 when it takes longer). Store errors and keys
+        that cannot be computed are raised (runtime/service/http_intake.py answers them)."""
         plan = self.plan
         executor = self.executor(plan)
         new = executor.new_run(
-            route.flow, payload, trigger="webhook", headers=headers, correlation_id=correlation, request_hash=digest
+            flow, payload, trigger=trigger, headers=headers, correlation_id=correlation, request_hash=digest
         )
-        sync = route.spec.mode == "sync"
+        sync = sync_timeout is not None
         inline = sync and new.ordering_key is None  # a run with an ordering key waits for its turn in the queue
         now = self.clock.time()
         if inline:
@@ -386,15 +396,15 @@ class Service:
         run = created.run
         if not created.created:
             if created.conflict:
-                self.metrics.webhook_rejections.labels(route.flow.name, "idempotency_conflict").inc()
+                self.metrics.webhook_rejections.labels(flow.name, "idempotency_conflict").inc()
                 return problem(
                     409, "idempotency_conflict", "this idempotency key was used with a different body", run_id=run.id
                 )
             if sync and run.status in FINAL_STATUSES:
                 return self._final_sync(run)
             return accepted_response(run.id, run.status, created=False)
-        self.metrics.child(self.metrics.runs_accepted, route.flow.name, "webhook").inc()
-        if not sync:
+        self.metrics.child(self.metrics.runs_accepted, flow.name, trigger).inc()
+        if sync_timeout is None:
             self.workers.notify()
             return accepted_response(run.id, run.status, created=True)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -406,7 +416,7 @@ class Service:
             task.add_done_callback(lambda done: self._inline.pop(done, None))
         else:
             self.workers.notify()
-        response = await wait_for_response(future, route.sync_timeout)
+        response = await wait_for_response(future, sync_timeout)
         self._responses.pop(run.id, None)
         if response is not None:
             return sync_response(response)

@@ -1,7 +1,9 @@
 """`trigger: {webhook: ...}`: HTTP requests at a path; each accepted request becomes one run.
 
-Webhooks come in through the service's HTTP intake (runtime/service/webhooks.py: authentication,
-body limits, sync answers), so this kind starts no source of its own.
+The kind declares an HTTP intake (`http`, runtime/source_api.py): the node routes each request
+at the flow's method and path to `WebhookIntake` (runtime/triggers/webhook_intake.py: body limits,
+content type, strict JSON, authentication, schema, correlation), which commits the run through the
+core's `HttpContext.accept` (idempotency, sync answers). It starts no source of its own.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pydantic import Field
 from runtime.source_api import TriggerType
 from runtime.spec.common import Duration, Model, Template
 from runtime.spec.webhook_auth import WebhookAuth
+from runtime.triggers.webhook_intake import WebhookIntake
 
 
 class WebhookSpec(Model):
@@ -71,6 +74,7 @@ TRIGGER = TriggerType(
     model=WebhookSpec,
     wrapper=WebhookTrigger,
     description="HTTP requests at a path of the service.",
+    http=WebhookIntake,
     idempotency_field="idempotency_key",
     ordering_field="ordering_key",
     explain=_explain,

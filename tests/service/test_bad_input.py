@@ -206,11 +206,12 @@ async def test_a_trickling_body_is_cut_with_408_after_the_body_timeout(slow_node
 
 
 def test_the_body_timeout_defaults_to_30_seconds(tmp_path: Path, sink: Sink) -> None:
-    from runtime.service.service import load_plan
-    from runtime.service.webhooks import build_routes
+    from runtime.service.http_intake import build_routes
+    from runtime.service.service import Service, load_plan
 
     project = write_project(tmp_path / "default", sink.url, {"open": OPEN})
-    assert [route.body_timeout for route in build_routes(load_plan(project))] == [30.0]
+    routes = build_routes(Service(project), load_plan(project))
+    assert [route.context.body_timeout for route in routes] == [30.0]
 
 
 async def test_a_client_that_goes_away_mid_body_is_logged_at_debug_only(
