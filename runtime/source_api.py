@@ -17,7 +17,7 @@ own pyproject.toml; runtime/trigger_registry.py loads them). It holds:
   typed checks read `input.` against it), `explain(spec)` (its rules in words);
 - `source`: how to build the long-running `Source` of one flow's trigger, or None when the core takes
   the kind's events itself (webhooks arrive through the service's HTTP intake, `manual` through the
-  API and `syncline run`, `event` through the core's event log dispatcher).
+  API and `syncline run`).
 
 A `Source` is started once per flow by the service (and stopped on shutdown or reload) with a
 `SourceContext`. Through the context a source can only:
@@ -30,6 +30,10 @@ A `Source` is started once per flow by the service (and stopped on shutdown or r
   to the dead letters with a reason (`dead_letter`), after which it may acknowledge it;
 - check a payload against the trigger's declared schema (`schema_error`: the first failure, or None);
 - read its durable cursor (`cursor()`), and how many runs of its flow are not ended (`active_runs()`);
+- read Syncline's own event log, what flows `emit` (`emitted(after, wait=...)`: the events after an
+  id, waiting until one comes; `emitted_start()`: where a reader with no cursor begins), as the
+  `event` kind does; an accepted event's `caused_by` names the run that emitted it (the new run's
+  parent);
 - wait while the node is too busy (`ready()`: backpressure; a source takes no more than it is told);
 - reach its connection's live connector (`connector()`), call an operation through the same path as
   flows (`call`), compile the trigger's templates (`compile`), read the clock, log (through `redact`),
@@ -80,6 +84,7 @@ __all__ = [
     "NO_CURSOR",
     "SOURCE_API_VERSION",
     "Accepted",
+    "EmittedEvent",
     "HttpContext",
     "HttpIntake",
     "Renderable",
@@ -91,7 +96,7 @@ __all__ = [
     "TriggerType",
 ]
 
-SOURCE_API_VERSION = 2  # 2: TriggerType.schema_field, SourceContext.schema_error
+SOURCE_API_VERSION = 2  # 2: TriggerType.schema_field, SourceContext.schema_error/emitted, SourceEvent.caused_by
 
 
 class _NoCursor:
@@ -125,6 +130,17 @@ class SourceEvent:
     headers: dict[str, str] = field(default_factory=dict)
     ordering_key: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    caused_by: str | None = None  # the run that caused this event (an `emit`): the new run's parent
+
+
+@dataclass(frozen=True)
+class EmittedEvent:
+    """One event of Syncline's own event log (`SourceContext.emitted`): what an `emit` step sent."""
+
+    id: int  # increasing in the log: a reader's cursor is the id of the last event it read
+    name: str
+    data: Any
+    source_run_id: str | None = None  # the run whose step emitted it
 
 
 @dataclass(frozen=True)
@@ -153,7 +169,8 @@ class SourceContext(Protocol):
 
     async def accept(self, events: Sequence[SourceEvent], *, cursor: Any = NO_CURSOR) -> list[Accepted]:
         """Commit a run for each event whose key was not accepted before, and the cursor, in one
-        transaction; returns once committed (in the events' order)."""
+        transaction; returns once committed (in the events' order). With no events and a cursor, only
+        the cursor is stored (a reader that read past events none of which was for it)."""
         ...
 
     async def dead_letter(self, event: SourceEvent, reason: str, message: str) -> None:
@@ -176,6 +193,19 @@ class SourceContext(Protocol):
 
     async def cursor(self) -> Any:
         """The cursor stored by the last `accept` that gave one; None before."""
+        ...
+
+    async def emitted(self, after: int, *, limit: int = 100, wait: float = 0.0) -> list[EmittedEvent]:
+        """Events of Syncline's event log with an id above `after`, oldest first, at most `limit`.
+        When there are none, wait up to `wait` seconds for one (woken at once when a run of this node
+        emits, within a moment for one of another node) and return what is there then (maybe none)."""
+        ...
+
+    def emitted_start(self) -> int:
+        """Where a reader of the event log with no cursor yet begins: the position of the node's own
+        reader of the log (it wakes `wait` steps) when this source was set up, before the node took
+        traffic, so no event emitted later is missed and none from before is read (on an upgrade, where
+        the former core dispatcher had started flows up to; on a new store, the newest event)."""
         ...
 
     async def ready(self) -> None:

@@ -1,9 +1,16 @@
-"""Event triggers and `wait` steps fed by `emit`: a dispatcher follows the store's event log.
+"""`wait` steps fed by `emit`: the core's reader of the store's event log, and the node's emit signal.
 
-Each new event starts a run of every flow whose `event` trigger names it (and whose `match`, if any,
-holds), created through `Store.accept_poll` with the event id as the item key, so an event starts each
-flow once even when several nodes dispatch. Runs waiting for the event (`wait` step) get it added to
-their delivered events and become due at once.
+Flows started by an event are not the core's business: the `event` trigger kind is a source
+(runtime/triggers/event.py) reading the log through `SourceContext.emitted`. What stays here is what
+only the core can do. `WaitDispatcher` follows the log (cursor `events:dispatcher`): each new event
+whose name a `waiting` run waits for is added to that run's delivered events and the run becomes due
+at once; `wake_if_missed` wakes a run that suspended after the event it waits for was emitted.
+`EmitSignal` wakes the readers of the log (the dispatcher and the event sources' `emitted`) when a
+run of this node emits, and when the dispatcher sees that the log grew (an emit on another node).
+
+The dispatcher's cursor keeps the name it had when it also started event-triggered flows: where it
+stands is where an event source with no cursor of its own begins (`event_log_start`), so an upgrade
+from that dispatcher neither loses nor repeats an event.
 """
 
 from __future__ import annotations
@@ -13,8 +20,6 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from runtime.engine.context import truthy
-from runtime.spec.flow import EventTrigger
 from runtime.store.base import RunFilter, StoreError
 
 if TYPE_CHECKING:
@@ -24,27 +29,55 @@ log = logging.getLogger("syncline.events")
 CURSOR = "events:dispatcher"
 
 
-class EventDispatcher:
+class EmitSignal:
+    """Wakes every reader waiting for the event log to grow (no event is carried; readers read)."""
+
+    def __init__(self) -> None:
+        self._next = asyncio.Event()
+
+    def next(self) -> asyncio.Event:
+        """The event set by the next `notify`: take it *before* reading the log, then wait on it, so
+        an emit between the read and the wait is not missed."""
+        return self._next
+
+    def notify(self) -> None:
+        self._next.set()
+        self._next = asyncio.Event()
+
+
+class WaitDispatcher:
+    """Delivers emitted events to runs waiting for them (`wait` steps)."""
+
     def __init__(self, service: Service, *, interval: float = 0.2) -> None:
         self.service = service
         self.interval = interval
-        self.wake = asyncio.Event()
+        self.emits = EmitSignal()
         self._task: asyncio.Task[None] | None = None
+        self._seen: int | None = None  # the cursor at this node's last look (another node may move it)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop())
 
     def notify(self) -> None:
-        self.wake.set()
+        """A run of this node emitted: wake the dispatcher and every reader of the log."""
+        self.emits.notify()
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._task = None
+
+    async def position(self) -> int:
+        """Where the dispatcher stands in the log (the newest event's id before it first ran)."""
+        store = self.service.store
+        cursor = await store.get_cursor(CURSOR)
+        return int(cursor) if cursor is not None else await store.last_event_id()
 
     async def _loop(self) -> None:
         while True:
+            woken = self.emits.next()
             try:
                 while await self.dispatch_once():
                     pass
@@ -52,38 +85,23 @@ class EventDispatcher:
                 raise
             except StoreError as exc:
                 log.warning("event dispatch failed: %s", exc)
-            self.wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.interval)
+                await asyncio.wait_for(woken.wait(), self.interval)
 
     async def dispatch_once(self) -> int:
-        service = self.service
-        store = service.store
-        after = await store.get_cursor(CURSOR) or 0
-        events = await store.events_after(int(after), limit=100)
+        """Deliver the events after the cursor to the runs waiting for them; how many were read."""
+        store = self.service.store
+        after = int(await store.get_cursor(CURSOR) or 0)
+        moved, self._seen = self._seen is not None and after > self._seen, after
+        events = await store.events_after(after, limit=100)
         if not events:
+            if moved:  # another node read new events: the event sources here may not know yet
+                self.emits.notify()
             return 0
-        plan = service.plan
-        executor = service.executor(plan)
-        runs: list[tuple[str, Any]] = []
-        for event in events:
-            for flow in plan.flows.values():
-                trigger = flow.model.trigger
-                if not isinstance(trigger, EventTrigger) or trigger.event.name != event.name:
-                    continue
-                if trigger.event.match:
-                    condition = plan.engine.compile_expression(trigger.event.match)
-                    if not truthy(condition.render({"event": event.data, "input": event.data})):
-                        continue
-                new = executor.new_run(flow, event.data, trigger="event")
-                new.parent_run_id = event.source_run_id
-                runs.append((f"{event.id}:{flow.name}", new))
-        created = await store.accept_poll(CURSOR, runs, events[-1].id, now=service.clock.time())
-        for run in created:
-            service.metrics.runs_accepted.labels(run.run.flow, "event").inc()
-        await self._deliver_to_waiting(events)
-        if created:
-            service.workers.notify()
+        await self._deliver_to_waiting(events)  # before the cursor moves: a failure delivers them again
+        await store.accept_poll(CURSOR, [], events[-1].id, now=self.service.clock.time())
+        self._seen = events[-1].id
+        self.emits.notify()
         return len(events)
 
     async def wake_if_missed(self, run: Any) -> None:

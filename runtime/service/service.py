@@ -34,7 +34,7 @@ from runtime.errors import Diagnostic, ProjectError
 from runtime.expr import CLOCK_KEY, ENV_KEY, SECRETS_KEY
 from runtime.policy.mask import mask_text, masker_for_project, presenter_for_project
 from runtime.secrets import SecretStore, env_resolver
-from runtime.service.events import EventDispatcher
+from runtime.service.events import WaitDispatcher
 from runtime.service.http_intake import (
     HttpRoute,
     accepted_response,
@@ -122,7 +122,8 @@ class Service:
         self.outbox = OutboxDispatcher(  # sends committed `effect: publish` messages (runtime/service/outbox.py)
             f"{self.node_id}/outbox", clock=self.clock, metrics=self.metrics, lease=lease, redact=self.secrets.redact
         )
-        self.events = EventDispatcher(self)
+        self.events = WaitDispatcher(self)  # `wait` steps; `events.notify()` when a run emitted
+        self.event_log_start = 0  # where event sources with no cursor begin reading (set before traffic)
         self.sources: list[SourceHost] = []  # the running sources of flows (poll, queue, file, plugins)
         self.skip_sources: set[str] = set()  # flows whose source is not started (`syncline demo` without a broker)
         self._reload_lock = asyncio.Lock()
@@ -135,6 +136,8 @@ class Service:
         self.store = open_store(self.store_url or plan.project.store, plan.root)
         await self.store.open()
         self._install(plan)
+        if self.enable_triggers:  # before any run of this node can emit
+            self.event_log_start = await self.events.position()
         self.workers.start()
         self.outbox.start(self.store, lambda message: send_outbox(self.executor(self.plan), message))
         if self.enable_triggers:
@@ -228,6 +231,7 @@ class Service:
                 self.metrics.reloads.labels("rejected").inc()
                 return exc.diagnostics
             if self.enable_triggers:
+                self.event_log_start = await self.events.position()  # for flows new in this version
                 await self._stop_triggers()
             self._install(plan)
             if self.enable_triggers:

@@ -4,7 +4,8 @@ A host builds the kind's `Source` (runtime/source_api.py) for the flow's trigger
 `NodeSourceContext`, the only door a source has into the node: `accept` turns events into runs through
 `Store.accept_poll` (runs, their keys and the cursor in one transaction) on the plan the node serves
 now, `dead_letter` records an event that cannot run, `ready`/`paused` tell the node's backlog against
-`service.max_backlog`. A source that fails is logged and started again after a backoff (1 s doubling
+`service.max_backlog`, `emitted` reads the store's event log (woken by the node's `EmitSignal` when a
+run emits). A source that fails is logged and started again after a backoff (1 s doubling
 to 1 min), so one broken origin never stops the node; stopping cancels it.
 """
 
@@ -21,7 +22,7 @@ from runtime.connector_api import CallRequest
 from runtime.engine.plan import CompiledFlow
 from runtime.errors import SynclineError
 from runtime.payload_schema import PayloadSchema, first_error
-from runtime.source_api import NO_CURSOR, Accepted, Renderable, SourceContext, SourceEvent, TriggerType
+from runtime.source_api import NO_CURSOR, Accepted, EmittedEvent, Renderable, SourceContext, SourceEvent, TriggerType
 from runtime.store.base import NewRun, RunFilter
 from runtime.trigger_registry import default_trigger_registry, trigger_spec
 
@@ -48,6 +49,7 @@ class NodeSourceContext(SourceContext):
         self.log = logging.getLogger(f"syncline.source.{trigger_type.key}")
         self.last_progress: float | None = None
         self._cursor: Any = NO_CURSOR  # the last cursor read or written (this node is its only writer)
+        self._emitted_start = service.event_log_start  # taken before the node took traffic
         self._compiled: dict[str, Renderable] = {}
         self._backlog_read_at: float | None = None
         self._over_limit = False
@@ -55,7 +57,7 @@ class NodeSourceContext(SourceContext):
 
     # ------------------------------------------------------------------------------ events
     async def accept(self, events: Sequence[SourceEvent], *, cursor: Any = NO_CURSOR) -> list[Accepted]:
-        if not events:
+        if not events and cursor is NO_CURSOR:
             return []
         service = self._service
         plan = service.plan
@@ -120,6 +122,7 @@ class NodeSourceContext(SourceContext):
         executor = self._service.executor(self._service.plan)
         if keys:
             new = executor.new_run(flow, event.payload, trigger=self.kind.key, headers=dict(event.headers))
+            new.parent_run_id = event.caused_by
         else:  # a poison event: its payload may not even be what the keys expect
             new = NewRun(flow=flow.name, input=event.payload, trigger=self.kind.key, flow_version=flow.version)
             new.headers = dict(event.headers)
@@ -142,6 +145,20 @@ class NodeSourceContext(SourceContext):
         if self._cursor is NO_CURSOR:
             self._cursor = await self._service.store.get_cursor(self.trigger_id)
         return self._cursor
+
+    # ----------------------------------------------------------------------------- event log
+    async def emitted(self, after: int, *, limit: int = 100, wait: float = 0.0) -> list[EmittedEvent]:
+        store = self._service.store
+        woken = self._service.events.emits.next()  # taken before the read: an emit after it wakes us
+        events = await store.events_after(after, limit=limit)
+        if not events and wait > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), wait)
+            events = await store.events_after(after, limit=limit)
+        return [EmittedEvent(e.id, e.name, e.data, e.source_run_id) for e in events]
+
+    def emitted_start(self) -> int:
+        return self._emitted_start
 
     # ------------------------------------------------------------------------- backpressure
     async def ready(self) -> None:

@@ -2,7 +2,8 @@
 
 The executor stores the run as `waiting` with its deadline and the newest event id it has looked
 at (`checked`); the service wakes it when an event with the awaited name is emitted (and, right
-after the run suspends, when one came while it was not waiting yet: `EventDispatcher.wake_if_missed`).
+after the run suspends, when one came while it was not waiting yet: `WaitDispatcher.wake_if_missed`,
+runtime/service/events.py).
 Each time the step runs it looks at the events given to the run and at the store's events since
 `checked` for one with the awaited name whose `match` holds (`event` is in scope), so an event is
 never missed because it came while the run was busy. Events from before the wait began do not

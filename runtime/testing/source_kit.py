@@ -13,6 +13,9 @@ checks that the source:
 4. takes nothing while the node says it is too busy (`paused()` / `ready()`), and goes on after;
 5. stops promptly when cancelled.
 
+A source that reads Syncline's own event log (`emitted`, as the `event` kind does) is given a
+`KitEventLog`: its origin emits into it, and `check_source(..., event_log=log)` reads from it.
+
     from runtime.testing.source_kit import check_source
     await check_source(TRIGGER, spec, MyOrigin(...), connector=my_live_connector)
 
@@ -31,9 +34,18 @@ from typing import Any, Protocol
 from runtime.clock import Clock, SystemClock
 from runtime.expr import ExpressionEngine
 from runtime.payload_schema import PayloadSchema, first_error
-from runtime.source_api import NO_CURSOR, Accepted, Renderable, Source, SourceContext, SourceEvent, TriggerType
+from runtime.source_api import (
+    NO_CURSOR,
+    Accepted,
+    EmittedEvent,
+    Renderable,
+    Source,
+    SourceContext,
+    SourceEvent,
+    TriggerType,
+)
 
-__all__ = ["KitClock", "KitContext", "Origin", "check_source", "wait_for"]
+__all__ = ["KitClock", "KitContext", "KitEventLog", "Origin", "check_source", "wait_for"]
 
 
 class Origin(Protocol):
@@ -59,6 +71,30 @@ class KitClock(SystemClock):
         await asyncio.sleep(min(max(seconds, 0.0), self.cap))
 
 
+class KitEventLog:
+    """An in-memory event log, as the store keeps what `emit` steps send (ids from 1 up)."""
+
+    def __init__(self) -> None:
+        self.events: list[EmittedEvent] = []
+        self._grew = asyncio.Event()
+
+    def emit(self, name: str, data: Any, *, source_run_id: str | None = None) -> EmittedEvent:
+        event = EmittedEvent(len(self.events) + 1, name, data, source_run_id)
+        self.events.append(event)
+        self._grew.set()
+        self._grew = asyncio.Event()
+        return event
+
+    async def read(self, after: int, *, limit: int = 100, wait: float = 0.0) -> list[EmittedEvent]:
+        grew = self._grew
+        found = [e for e in self.events if e.id > after][:limit]
+        if not found and wait > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(grew.wait(), wait)
+            found = [e for e in self.events if e.id > after][:limit]
+        return found
+
+
 @dataclass
 class KitContext(SourceContext):
     """An in-memory `SourceContext`: accepted events by key, a cursor, dead letters and a pause switch."""
@@ -81,6 +117,8 @@ class KitContext(SourceContext):
     active: int = 0  # what active_runs() answers
     delays: list[float] = field(default_factory=list)
     schema: dict[str, Any] | None = None  # what schema_error() checks payloads against (None: nothing)
+    event_log: KitEventLog = field(default_factory=KitEventLog)  # what emitted() reads
+    log_start: int = 0  # what emitted_start() answers
     _engine: ExpressionEngine = field(default_factory=ExpressionEngine)
 
     async def accept(self, events: Sequence[SourceEvent], *, cursor: Any = NO_CURSOR) -> list[Accepted]:
@@ -111,6 +149,12 @@ class KitContext(SourceContext):
 
     async def cursor(self) -> Any:
         return self.stored_cursor
+
+    async def emitted(self, after: int, *, limit: int = 100, wait: float = 0.0) -> list[EmittedEvent]:
+        return await self.event_log.read(after, limit=limit, wait=wait)
+
+    def emitted_start(self) -> int:
+        return self.log_start
 
     async def active_runs(self) -> int:
         return self.active
@@ -201,6 +245,7 @@ async def check_source(
     calls: Callable[[str, Mapping[str, Any]], Any] | None = None,
     clock: Clock | None = None,
     timeout: float = 15.0,
+    event_log: KitEventLog | None = None,
 ) -> KitContext:
     """Run the five checks of the module docstring against `trigger_type`'s source for `spec`."""
     assert trigger_type.source is not None, f"trigger kind {trigger_type.key!r} has no source to check"
@@ -214,6 +259,8 @@ async def check_source(
         return trigger_type.source(spec)
 
     ctx = KitContext(clock=clock or KitClock(), live_connector=connector, calls=calls)
+    if event_log is not None:
+        ctx.event_log = event_log
     ctx.trigger_id = f"{trigger_type.key}:kit"
 
     # 1. every event becomes exactly one accepted event, with the expected keys
