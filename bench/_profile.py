@@ -31,7 +31,10 @@ AREAS: list[tuple[str, re.Pattern[str]]] = [
         "connector call (http client)",
         re.compile(r"connectors/http/|httpx|httpcore/|anyio/|sniffio|aiohttp/|_transports\.py"),
     ),
-    ("intake checks (webhooks.py, auth)", re.compile(r"service/webhooks\.py|webhook_auth\.py|hmac\.py|hashlib")),
+    (
+        "intake checks (webhook_intake.py, http_intake.py, auth)",
+        re.compile(r"service/http_intake\.py|triggers/webhook_intake\.py|webhook_auth\.py|hmac\.py|hashlib"),
+    ),
     ("HTTP server (uvicorn/h11/starlette)", re.compile(r"uvicorn/|starlette/|h11/")),
     (
         "engine (executor, steps, service)",

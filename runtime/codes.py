@@ -118,7 +118,12 @@ _CODES: list[Code] = [
         "Fix the path (a suggestion is shown) or create the file; it is relative to the project folder.",
     ),
     # --- triggers (SL04x) ---
-    Code("SL040", "error", "two webhook triggers share a method and path", "Give each webhook its own path."),
+    Code(
+        "SL040",
+        "error",
+        "two webhook triggers (or triggers of another kind taking HTTP requests) share a method and path",
+        "Give each flow its own path.",
+    ),
     Code("SL041", "error", "invalid cron expression", "Use five fields: minute hour day month weekday."),
     Code("SL042", "error", "unknown timezone", "Use an IANA name such as Europe/Berlin."),
     Code(
@@ -127,7 +132,13 @@ _CODES: list[Code] = [
         "event trigger with no flow emitting that event",
         "Emit the event or fix its name.",
     ),
-    Code("SL044", "error", "invalid webhook path", "Paths start with / and hold letters, digits, -_./{}."),
+    Code(
+        "SL044",
+        "error",
+        "invalid webhook path (or the path of another kind taking HTTP requests), or one under a reserved prefix",
+        "Paths start with / and hold letters, digits, -_./{}; /api/, /healthz, /readyz, /metrics and /console "
+        "are the service's.",
+    ),
     Code(
         "SL045",
         "error",
