@@ -23,6 +23,7 @@ from runtime.compiler.walk import iter_steps
 from runtime.spec.documents import ParsedDocument
 from runtime.spec.governance import EntityOwnership
 from runtime.step_registry import step_type_of
+from runtime.trigger_registry import default_trigger_registry
 
 _MAX_SHOWN = 60
 
@@ -88,11 +89,18 @@ def _trigger_kind(dump: dict[str, Any]) -> str:
     return next(iter(dump), "?")
 
 
+def _takes_http(kind: str) -> bool:
+    """Whether a trigger kind takes HTTP requests at a path (`webhook`, a plugin's kind with `http`):
+    changing its path or method breaks its callers."""
+    found = default_trigger_registry().get(kind)
+    return found is not None and found.http is not None
+
+
 def _trigger_summary(dump: dict[str, Any]) -> str:
     kind = _trigger_kind(dump)
     spec = dump.get(kind) or {}
-    if kind == "webhook":
-        return f"webhook {spec.get('method', 'POST')} {spec.get('path')}"
+    if _takes_http(kind) and "path" in spec:
+        return f"{kind} {spec.get('method', 'POST')} {spec.get('path')}"
     if kind == "schedule":
         return f"schedule {spec.get('cron') or 'every ' + str(spec.get('every'))}"
     if kind == "poll":
@@ -168,12 +176,12 @@ def _trigger_changes(name: str, old: dict[str, Any], new: dict[str, Any]) -> lis
                 name,
                 "changed",
                 f"trigger {_trigger_summary(old)} → {_trigger_summary(new)}",
-                old_kind == "webhook",
+                _takes_http(old_kind),
             )
         ]
     changes: list[Change] = []
     old_spec, new_spec = old.get(old_kind) or {}, new.get(new_kind) or {}
-    if old_kind == "webhook":
+    if _takes_http(old_kind):
         for key, default in (("path", None), ("method", "POST")):
             if old_spec.get(key, default) != new_spec.get(key, default):
                 changes.append(
@@ -181,7 +189,7 @@ def _trigger_changes(name: str, old: dict[str, Any], new: dict[str, Any]) -> lis
                         "trigger",
                         name,
                         "changed",
-                        f"webhook {key} {old_spec.get(key, default)} → {new_spec.get(key, default)} "
+                        f"{old_kind} {key} {old_spec.get(key, default)} → {new_spec.get(key, default)} "
                         "(callers of the old one get an error)",
                         True,
                     )
