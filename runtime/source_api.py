@@ -96,7 +96,9 @@ __all__ = [
     "TriggerType",
 ]
 
-SOURCE_API_VERSION = 2  # 2: TriggerType.schema_field, SourceContext.schema_error/emitted, SourceEvent.caused_by
+# 2: TriggerType.schema_field, SourceContext.schema_error/emitted, SourceEvent.caused_by; TriggerType.http
+# with HttpIntake and HttpContext (kinds taking HTTP requests: the webhook's checks moved into its kind)
+SOURCE_API_VERSION = 2
 
 
 class _NoCursor:

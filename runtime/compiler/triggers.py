@@ -34,9 +34,13 @@ def check_triggers(ctx: CheckContext) -> None:
         kind = trigger_type_of(trigger)
         if kind.http is not None:
             spec = trigger_spec(trigger)
-            intake = kind.http(spec)  # cheap by contract: it names its method and path
-            method, path = intake.method.upper(), intake.path
             loc = ("trigger", kind.key, "path") if "path" in type(spec).model_fields else ("trigger", kind.key)
+            try:
+                intake = kind.http(spec)  # cheap by contract: it names its method and path
+                method, path = str(intake.method).upper(), str(intake.path)
+            except Exception as exc:  # a plugin's intake that cannot be built would fail the node's start
+                ctx.report(doc, "SL044", f"the {kind.key} trigger cannot take requests: {exc}", loc)
+                continue
             if not _PATH_RE.match(path) or "//" in path or "/../" in path + "/":
                 ctx.report(doc, "SL044", f"{kind.key} path {path!r} is not a valid path", loc)
                 continue
