@@ -123,7 +123,23 @@ def summary(path: Path, top: int = 15) -> list[str]:
         f"  store threads: {threads} non-idle samples ({100 * threads / (busy + idle or 1):.0f}% of the main thread's), top 5:"
     )
     out += [f"    {100 * n / threads:5.1f}%  {name}" for name, n in thread_time.most_common(5)]
+    out.append(f"  main thread, Syncline's own functions by inclusive time (top {top}):")
+    out += [f"    {100 * n / busy:5.1f}%  {name}" for name, n in inclusive(stacks, top)]
     return out
+
+
+def inclusive(stacks: Counter[str], top: int) -> list[tuple[str, int]]:
+    """Syncline's functions (runtime/, connectors/) on the busy main thread by inclusive samples:
+    what each costs with everything it calls (a function counted once per stack)."""
+    total: Counter[str] = Counter()
+    for stack, count in stacks.items():
+        frames = _frames(stack)
+        if frames[0].startswith("Thread._bootstrap") or is_idle(frames):
+            continue
+        seen = {re.sub(r":\d+\)$", ")", f) for f in frames if "runtime/" in f or "connectors/" in f}
+        for name in seen:
+            total[name] += count
+    return total.most_common(top)
 
 
 def record(pid: int, seconds: float, out: Path) -> subprocess.Popen[str] | None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -308,7 +309,9 @@ def main(argv: list[str] | None = None) -> int:
                 if spy is not None:
                     with contextlib.suppress(subprocess.TimeoutExpired):
                         spy.communicate(timeout=60)
-            profile_lines = _profile.summary(raw, 15) if raw.exists() else ["  (py-spy unavailable)"]
+            profile_lines = _profile.summary(raw, 25) if raw.exists() else ["  (py-spy unavailable)"]
+            if raw.exists() and os.environ.get("BENCH_PROFILE_KEEP"):  # a path to keep the raw stacks
+                shutil.copy(raw, os.environ["BENCH_PROFILE_KEEP"])
 
     sync_rate = median([s.rps for s in syncs])
     drain_during = median([m.during for m in maxes])

@@ -24,7 +24,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import secrets
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -120,7 +122,9 @@ def syncline_round(scratch: Path, sink_port: int, count: int, profile: list[str]
                 if spy is not None and profile is not None:
                     spy.wait(30)
                     raw = root / "p9.raw"
-                    profile.extend(summary(raw) if raw.exists() else ["  (py-spy recorded nothing)"])
+                    profile.extend(summary(raw, top=25) if raw.exists() else ["  (py-spy recorded nothing)"])
+                    if raw.exists() and os.environ.get("BENCH_PROFILE_KEEP"):  # a path to keep the raw stacks
+                        shutil.copy(raw, os.environ["BENCH_PROFILE_KEEP"])
                 return count / (last - first), count / max(taken - first, 1e-9)
             if time.monotonic() > deadline or not proc.alive():
                 raise RuntimeError(f"syncline finished {done} of {count} runs:\n{proc.tail()}")

@@ -392,12 +392,24 @@ class Service:
         sync = sync_timeout is not None
         inline = sync and new.ordering_key is None  # a run with an ordering key waits for its turn in the queue
         now = self.clock.time()
-        if inline:
+        # async: a run without an ordering key is handed to this node's workers when they have room
+        owner = self.workers.reserve() if not sync and new.ordering_key is None else None
+        if inline or owner is not None:
             new.status = "running"
-            new.lease_owner = self.node_id
+            new.lease_owner = owner or self.node_id
             new.lease_expires = now + self.lease
-        created = await self.store.create_run(new, now=now)
+        try:
+            created = await self.store.create_run(new, now=now)
+        except BaseException:
+            if owner is not None:
+                self.workers.unreserve()
+            raise
         run = created.run
+        if owner is not None:
+            if created.created:
+                self.workers.adopt(run, owner)
+            else:
+                self.workers.unreserve()
         if not created.created:
             if created.conflict:
                 self.metrics.webhook_rejections.labels(flow.name, "idempotency_conflict").inc()

@@ -72,9 +72,22 @@ class NodeSourceContext(SourceContext):
             keyed.append((key, new))
         if cursor is NO_CURSOR:
             cursor = await self.cursor()
-        created = await service.store.accept_poll(self.trigger_id, keyed, cursor, now=self.clock.time())
+        now = self.clock.time()
+        owners = self._hand_over(keyed, now)
+        try:
+            created = await service.store.accept_poll(self.trigger_id, keyed, cursor, now=now)
+        except BaseException:
+            for _owner in owners.values():
+                service.workers.unreserve()
+            raise
         self._cursor = cursor
         by_key = {str(c.run.meta.get("source", {}).get("key")): c for c in created}
+        for key, owner in owners.items():
+            found = by_key.get(key)
+            if found is not None and found.created and found.run.lease_owner == owner:
+                service.workers.adopt(found.run, owner)
+            else:
+                service.workers.unreserve()
         accepted: list[Accepted] = []
         for event, (key, _new) in zip(events, keyed, strict=True):
             found = by_key.get(key)
@@ -85,6 +98,21 @@ class NodeSourceContext(SourceContext):
             service.workers.notify()
         self.count("accepted", len(events))
         return accepted
+
+    def _hand_over(self, keyed: list[tuple[str, NewRun]], now: float) -> dict[str, str]:
+        """Create the runs without an ordering key already leased to this node while it has room, so
+        they start as soon as they are committed (runtime/service/workers.py); key -> lease owner."""
+        workers = self._service.workers
+        owners: dict[str, str] = {}
+        for key, new in keyed:
+            if new.ordering_key is not None or key in owners:
+                continue
+            owner = workers.reserve()
+            if owner is None:
+                break
+            new.status, new.lease_owner, new.lease_expires = "running", owner, now + self._service.lease
+            owners[key] = owner
+        return owners
 
     async def dead_letter(self, event: SourceEvent, reason: str, message: str) -> None:
         service = self._service

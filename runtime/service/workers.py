@@ -11,6 +11,11 @@ a claim is under way is kept (the event is cleared before claiming), so new work
 the poll. Each claim leases its runs to an owner of its own (`<node>/c<n>`), so a run this node
 still executes is never confused with a later claim of the same run.
 
+Intake hands runs over directly (`reserve`, then `adopt`): a webhook delivery or a source's event
+that becomes a new run while the node has room is committed already leased to one of this node's
+owners (status `running`), and starts at once once committed: no claim transaction, no wait for the
+dispatcher. Runs with an ordering key, and everything beyond the limit, go through the queue.
+
 A run whose node died is claimable again once its lease expires and resumes from its journal. On
 shutdown the node stops claiming, lets running runs finish within the grace period and releases
 the rest to the queue.
@@ -84,6 +89,8 @@ class WorkerPool:
         self._runs: set[asyncio.Task[None]] = set()
         self._owners = itertools.count()
         self._stopping = False
+        self._returning: set[asyncio.Task[None]] = set()  # runs given back to the queue (`_give_back`)
+        self._reserved = 0  # slots promised to intake hand-overs (`reserve`) not yet adopted
         self.current: dict[str, tuple[RunRecord, str]] = {}  # run id -> (run, owner of its lease)
 
     @property
@@ -105,7 +112,7 @@ class WorkerPool:
     async def _dispatch(self) -> None:
         service = self.service
         while not self._stopping:
-            room = self.limit - len(self._runs)
+            room = self.limit - len(self._runs) - self._reserved
             if room < self._refill and (room <= 0 or self._full):
                 # busy with a backlog: claim again once a few runs have finished, not after each one
                 self._freed.clear()
@@ -121,8 +128,13 @@ class WorkerPool:
                 log.warning("claim failed: %s", exc)
                 await self._idle(min(self.poll_interval * 8, 2.0))
                 continue
-            for run in runs:
+            # intake may have handed runs over while the claim was under way: what no longer fits goes
+            # back to the queue (a released run is claimed again as if it had waited; no stall counted)
+            fits = max(0, self.limit - len(self._runs) - self._reserved)
+            for run in runs[:fits]:
                 self._start(run, owner)
+            for run in runs[fits:]:
+                self._give_back(run, owner)
             self._full = len(runs) == wanted
             if not self._full:  # nothing more is due now: until new work, a finished run or the poll
                 await self._idle(self.poll_interval)
@@ -132,6 +144,44 @@ class WorkerPool:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wake.wait(), seconds)
+
+    @property
+    def reserved(self) -> int:
+        """Slots promised to intake hand-overs whose runs are not committed yet."""
+        return self._reserved
+
+    def reserve(self) -> str | None:
+        """A slot for a run that intake is about to commit already leased to this node: the lease
+        owner to create it with, or None when the node has no room (or is stopping). Each reserved
+        slot must be given back: `adopt` the run once committed, or `unreserve`."""
+        if self._stopping or self._dispatcher is None or len(self._runs) + self._reserved >= self.limit:
+            return None
+        self._reserved += 1
+        return self.owner()
+
+    def unreserve(self) -> None:
+        """Give back a reserved slot whose run was not created (a repeat, a failed commit)."""
+        self._reserved = max(0, self._reserved - 1)
+        self._freed.set()
+
+    def adopt(self, run: RunRecord, owner: str) -> None:
+        """Execute a run committed leased to `owner` (from `reserve`) now, in its reserved slot."""
+        self._reserved = max(0, self._reserved - 1)
+        if self._stopping:  # shutting down: the run goes back to the queue for the next start
+            self._give_back(run, owner)
+            return
+        service = self.service
+        service.executor(service.plan_for(run)).mark_fresh(run.id)  # nothing journaled, already marked running
+        self._start(run, owner)
+
+    def _give_back(self, run: RunRecord, owner: str) -> None:
+        task = asyncio.create_task(self._release(run, owner))
+        self._returning.add(task)
+        task.add_done_callback(self._returning.discard)
+
+    async def _release(self, run: RunRecord, owner: str) -> None:
+        with contextlib.suppress(StoreError):
+            await self.service.store.release(run.id, owner)
 
     def _start(self, run: RunRecord, owner: str) -> None:
         task = asyncio.create_task(self.execute(run, owner))
@@ -186,6 +236,8 @@ class WorkerPool:
                 dispatcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await dispatcher
+        if self._returning:  # runs on their way back to the queue get there before the store closes
+            await asyncio.wait(set(self._returning), timeout=max(0.0, deadline - loop.time()))
         if not self._runs:
             return
         _done, pending = await asyncio.wait(set(self._runs), timeout=max(0.0, deadline - loop.time()))
