@@ -100,7 +100,7 @@ class FileSpec(Model):
     )
     max_bytes: str = Field(
         "64MB",
-        description="Largest file read whole (per: file, and JSON with per: record); larger ones fail.",
+        description="Largest file read whole (per: file); larger ones fail. `per: record` streams any size.",
         examples=["256MB"],
     )
 

@@ -11,7 +11,10 @@ stayed the same for `stable_for` (watched across scans with the trigger's clock)
   of `batch`, each committed with `accept(events, cursor={file, sha256, mtime, record, offset, line})`;
   event keys are `<hash>:<record number>`, payloads `{record, number, line, file}`. After a crash
   the cursor's file is taken first and read again from the byte offset after the last committed
-  record (the CSV header is read again from the top). Memory holds one batch, never the file.
+  record (the CSV header is read again from the top). A JSON file (one top-level array) streams
+  through ijson (runtime/triggers/file_json.py): its records are the array's elements, and a resume
+  parses it again from the top and skips the records up to the cursor's number. Memory holds one
+  batch, never the file.
 - Afterwards the file moves to `done/`. A file that cannot be parsed moves to `failed/` with
   `<name>.reason.txt` (record number, line, what is wrong); the bad record is dead-lettered
   (reason `unparseable`). The records before it have run (they were committed batch by batch);
@@ -36,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from runtime.connector_api import ConnectorError, Folder, FolderEntry, HasFolder
 from runtime.source_api import SourceContext, SourceError, SourceEvent
 from runtime.spec.common import parse_duration
+from runtime.triggers.file_json import JsonArrayReader
 from runtime.triggers.file_records import (
     Column,
     Layout,
@@ -207,7 +211,7 @@ class FileSource:
             if size > self.max_bytes:
                 raise FileFailed(
                     f"the file is larger than max_bytes ({self.spec.max_bytes}); "
-                    "use per: record with csv, ndjson, text or fixed_width"
+                    "use per: record (csv, json arrays, ndjson, text and fixed_width stream)"
                 )
             digest.update(chunk)
             parts.append(chunk)
@@ -306,10 +310,9 @@ class FileSource:
         """The file's records, after the cursor's record when resuming."""
         done = int(resume.get("record", 0)) if resume else 0
         if layout.format == "json":
-            raw, _sha = await self._read_whole(folder, entry)
-            for record in await _json_records(raw, folder.encoding):
-                if record.number > done:
-                    yield record
+            json_reader = JsonArrayReader(folder.encoding, skip=done)
+            async for record in json_reader.records(folder.read(entry.name)):
+                yield record
             return
         offset = int(resume.get("offset", 0)) if resume else 0
         header: list[str] | None = None
@@ -354,18 +357,6 @@ async def _parse_whole(raw: bytes, layout: Layout, encoding: str) -> Any:
             raise RecordError(str(exc), number=0, line=_line_of(exc)) from None
     reader = RecordReader(layout, encoding)
     return [record.value async for record in reader.records(_one_chunk(raw))]
-
-
-async def _json_records(raw: bytes, encoding: str) -> list[Any]:
-    from runtime.triggers.file_records import Record
-
-    try:
-        value = json_value(_decode(raw, encoding))
-    except ValueError as exc:
-        raise RecordError(str(exc), number=0, line=_line_of(exc)) from None
-    if not isinstance(value, list):
-        raise RecordError("per: record needs a JSON array of records", number=0, line=1)
-    return [Record(item, number, 0, len(raw)) for number, item in enumerate(value, start=1)]
 
 
 def _decode(raw: bytes, encoding: str) -> str:
