@@ -23,6 +23,8 @@ Rules every implementation keeps:
   `seq` first, `attempts` + 1) to one sender at a time, whatever the number of nodes (PostgreSQL:
   `FOR UPDATE SKIP LOCKED`); `outbox_sent` marks a message sent once its broker confirmed it, and
   `outbox_failed` records a failed attempt (retry at a time, or give up: status `failed`).
+  `requeue_outbox` gives failed messages (by message id, kept) another round of attempts and
+  `purge_outbox` deletes sent messages older than the retention, in bounded batches.
 - `claim` hands a run to one worker at a time. A run is *due* when it is
   `queued` (with no `due_at`, or `due_at <= now`), `retrying` (no `due_at`, or `due_at <= now`),
   `waiting` with `due_at <= now` (a waiting run without `due_at` waits for an event, not a timer),
@@ -348,9 +350,24 @@ class Store(Protocol):
         no longer holds the message's lease or it is not pending."""
 
     async def list_outbox(
-        self, *, run_id: str | None = None, status: OutboxStatus | None = None, limit: int = 100
+        self,
+        *,
+        run_id: str | None = None,
+        status: OutboxStatus | None = None,
+        limit: int = 100,
+        after: int | None = None,
     ) -> list[OutboxRecord]:
-        """Outbox messages in `seq` order, of one run and/or one status."""
+        """Outbox messages in `seq` order, of one run and/or one status (`after`: only `seq` > it)."""
+
+    async def requeue_outbox(self, message_id: str, *, now: float) -> list[OutboxRecord]:
+        """Give the `failed` messages with `message_id` another round of attempts: `pending`, due at
+        `now`, `attempts` 0, lease cleared, `last_error` kept, message id unchanged (a consumer that
+        dedupes by id still sees one message). The messages requeued, in `seq` order; [] when no
+        failed message has that id."""
+
+    async def purge_outbox(self, *, sent_before: float, limit: int = 1000) -> int:
+        """Delete up to `limit` `sent` messages whose `sent_at` is before `sent_before`, oldest `seq`
+        first; how many were deleted. Pending and failed messages are never deleted."""
 
     async def outbox_stats(self, *, now: float) -> dict[str, float]:
         """{'pending': messages not sent yet, 'failed': messages given up on, 'oldest_age': seconds

@@ -297,15 +297,42 @@ class MemoryStore:
             return True
 
     async def list_outbox(
-        self, *, run_id: str | None = None, status: OutboxStatus | None = None, limit: int = 100
+        self,
+        *,
+        run_id: str | None = None,
+        status: OutboxStatus | None = None,
+        limit: int = 100,
+        after: int | None = None,
     ) -> list[OutboxRecord]:
         with self._locked():
             rows = [
                 row
                 for row in self._outbox.values()
-                if (run_id is None or row["run_id"] == run_id) and (status is None or row["status"] == status)
+                if (run_id is None or row["run_id"] == run_id)
+                and (status is None or row["status"] == status)
+                and (after is None or row["seq"] > after)
             ]
             return [outbox_record(row) for row in rows[:limit]]
+
+    async def requeue_outbox(self, message_id: str, *, now: float) -> list[OutboxRecord]:
+        with self._locked():
+            requeued = []
+            for row in self._outbox.values():
+                if row["message_id"] == message_id and row["status"] == "failed":
+                    row.update(status="pending", next_attempt_at=now, attempts=0, lease_owner=None, lease_expires=None)
+                    requeued.append(outbox_record(row))
+            return requeued
+
+    async def purge_outbox(self, *, sent_before: float, limit: int = 1000) -> int:
+        with self._locked():
+            old = [
+                seq
+                for seq, row in self._outbox.items()
+                if row["status"] == "sent" and row["sent_at"] is not None and row["sent_at"] < sent_before
+            ][: max(limit, 0)]
+            for seq in old:
+                del self._outbox[seq]
+            return len(old)
 
     async def outbox_stats(self, *, now: float) -> dict[str, float]:
         with self._locked():

@@ -107,6 +107,7 @@ from runtime.store.schema import (
     run_record,
     runs,
     schedule_fires,
+    statuses,
     step_record,
     step_row,
     steps,
@@ -862,6 +863,27 @@ _OUTBOX_FAILED = (
     )
 )
 
+_REQUEUE_OUTBOX = (
+    update(outbox)
+    .where(outbox.c.message_id == bindparam("o_message_id"), outbox.c.status == literal_column("'failed'"))
+    .values(status="pending", next_attempt_at=bindparam("o_now"), attempts=0, lease_owner=None, lease_expires=None)
+    .returning(*outbox.c)
+)
+# Sent messages are deleted oldest seq first, a batch at a time: the scan walks the primary key from
+# the oldest message and stops after `limit` rows that qualify (sent messages are mostly the oldest).
+_PURGE_OUTBOX = delete(outbox).where(
+    outbox.c.seq.in_(
+        select(outbox.c.seq)
+        .where(
+            outbox.c.status == literal_column("'sent'"),
+            outbox.c.sent_at < bindparam("o_before", type_=outbox.c.sent_at.type),
+        )
+        .order_by(outbox.c.seq)
+        .limit(bindparam("o_limit", type_=outbox.c.seq.type))
+        .scalar_subquery()
+    )
+)
+
 
 def _outbox_stats(conn: Connection, now: float) -> dict[str, float]:
     pending, oldest = conn.execute(select(func.count(), func.min(outbox.c.created_at)).where(_OUTBOX_PENDING)).one()
@@ -1146,14 +1168,36 @@ class SqlStore:
         return await self._write(lambda conn: conn.execute(_OUTBOX_FAILED, params).rowcount == 1)
 
     async def list_outbox(
-        self, *, run_id: str | None = None, status: OutboxStatus | None = None, limit: int = 100
+        self,
+        *,
+        run_id: str | None = None,
+        status: OutboxStatus | None = None,
+        limit: int = 100,
+        after: int | None = None,
     ) -> list[OutboxRecord]:
         query = select(outbox).order_by(outbox.c.seq).limit(limit)
         if run_id is not None:
             query = query.where(outbox.c.run_id == run_id)
-        if status is not None:
-            query = query.where(outbox.c.status == status)
+        if status is not None:  # spelled out, so the partial index of failed messages serves it
+            query = query.where(outbox.c.status == statuses(status)[0])
+        if after is not None:
+            query = query.where(outbox.c.seq > after)
         return await self._read(lambda conn: [outbox_record(row) for row in conn.execute(query).mappings()])
+
+    async def requeue_outbox(self, message_id: str, *, now: float) -> list[OutboxRecord]:
+        params = {"o_message_id": message_id, "o_now": now}
+
+        def write(conn: Connection) -> list[OutboxRecord]:
+            rows = conn.execute(_REQUEUE_OUTBOX, params).mappings().all()
+            return sorted((outbox_record(row) for row in rows), key=lambda record: record.seq)
+
+        return await self._write(write)
+
+    async def purge_outbox(self, *, sent_before: float, limit: int = 1000) -> int:
+        if limit < 1:
+            return 0
+        params = {"o_before": sent_before, "o_limit": limit}
+        return await self._write(lambda conn: int(conn.execute(_PURGE_OUTBOX, params).rowcount))
 
     async def outbox_stats(self, *, now: float) -> dict[str, float]:
         return await self._read(lambda conn: _outbox_stats(conn, now))

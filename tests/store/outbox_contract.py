@@ -1,5 +1,6 @@
 """The outbox part of the store contract (`Store.write_journal(..., outbox=...)`, `claim_outbox`,
-`outbox_sent`, `outbox_failed`, `list_outbox`, `outbox_stats`), for every store.
+`outbox_sent`, `outbox_failed`, `list_outbox`, `outbox_stats`, `requeue_outbox`, `purge_outbox`), for
+every store.
 
 Mixed into the store test classes like `tests/store/contract.py`'s classes: `OutboxContract` for
 every store, `SharedOutboxContract` for stores several instances open on one database (two nodes
@@ -159,6 +160,58 @@ class OutboxContract:
         assert [m.run_id for m in await store.list_outbox(limit=2)] == ids[:2]
         assert [m.run_id for m in await store.list_outbox(status="pending")] == [*ids, newer]
         assert await store.list_outbox(status="sent") == []
+
+    @async_test
+    async def test_a_given_up_message_is_requeued_with_its_message_id(self, store: Store) -> None:
+        made, other = await _queued(store, 2)
+        for claimed in await store.claim_outbox("a", now=T0, lease=30):
+            await store.outbox_failed(claimed.seq, "a", "refused", now=T0 + 1, retry_at=None)
+        [gone, _] = await store.list_outbox(status="failed")
+        assert await store.requeue_outbox("no-such-id", now=T0 + 50) == []
+        [requeued] = await store.requeue_outbox(gone.message_id, now=T0 + 50)
+        assert (requeued.seq, requeued.message_id, requeued.run_id) == (gone.seq, gone.message_id, made)
+        assert (requeued.status, requeued.attempts, requeued.next_attempt_at, requeued.lease_owner) == (
+            "pending",
+            0,
+            T0 + 50,
+            None,
+        )
+        assert requeued.last_error == "refused"  # kept for the operator until it is sent
+        assert await store.requeue_outbox(gone.message_id, now=T0 + 51) == []  # pending now, not failed
+        assert [m.run_id for m in await store.list_outbox(status="failed")] == [other]
+        assert await store.claim_outbox("b", now=T0 + 49, lease=30) == []  # due at the requeue
+        [again] = await store.claim_outbox("b", now=T0 + 50, lease=30)
+        assert (again.seq, again.message_id, again.attempts) == (gone.seq, gone.message_id, 1)
+        assert await store.outbox_sent(again.seq, now=T0 + 51)
+        assert await store.outbox_stats(now=T0 + 60) == {"pending": 0.0, "failed": 1.0, "oldest_age": 0.0}
+
+    @async_test
+    async def test_sent_messages_older_than_the_retention_are_purged_in_batches(self, store: Store) -> None:
+        ids = await _queued(store, 7)
+        claimed = await store.claim_outbox("a", now=T0, lease=30, limit=10)
+        for n, record in enumerate(claimed[:5]):  # sent at T0+10 .. T0+14
+            assert await store.outbox_sent(record.seq, now=T0 + 10 + n)
+        await store.outbox_failed(claimed[5].seq, "a", "refused", now=T0 + 1, retry_at=None)  # given up: kept
+        # claimed[6] stays pending: kept
+        assert await store.purge_outbox(sent_before=T0 + 10) == 0
+        assert await store.purge_outbox(sent_before=T0 + 13, limit=2) == 2  # the oldest two
+        assert [m.run_id for m in await store.list_outbox(status="sent")] == ids[2:5]
+        assert await store.purge_outbox(sent_before=T0 + 13, limit=2) == 1  # T0+12; T0+13 is not before
+        assert await store.purge_outbox(sent_before=T0 + 1000, limit=0) == 0
+        assert await store.purge_outbox(sent_before=T0 + 1000) == 2
+        assert await store.purge_outbox(sent_before=T0 + 1000) == 0
+        left = await store.list_outbox()
+        assert [(m.run_id, m.status) for m in left] == [(ids[5], "failed"), (ids[6], "pending")]
+        assert await store.outbox_stats(now=T0) == {"pending": 1.0, "failed": 1.0, "oldest_age": 0.0}
+
+    @async_test
+    async def test_listing_pages_by_seq(self, store: Store) -> None:
+        ids = await _queued(store, 5)
+        first = await store.list_outbox(limit=2)
+        assert [m.run_id for m in first] == ids[:2]
+        rest = await store.list_outbox(limit=10, after=first[-1].seq)
+        assert [m.run_id for m in rest] == ids[2:]
+        assert await store.list_outbox(status="pending", after=rest[-1].seq) == []
 
     @async_test
     async def test_concurrent_claimers_never_share_a_message(self, store: Store) -> None:
