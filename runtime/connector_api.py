@@ -180,6 +180,16 @@ class AcksThrough(Protocol):
 
 
 @runtime_checkable
+class Rejects(Protocol):
+    """A message that can be settled as poison with Syncline's reason: never delivered again, and
+    handed to the broker's own dead-letter place where one is configured, carrying the reason where
+    the broker keeps one (a NATS termination advisory, a Redis dead-letter stream entry). The queue
+    trigger settles poison so; a message without it is settled with `nack(requeue=False)`."""
+
+    async def reject(self, reason: str, detail: str) -> None: ...
+
+
+@runtime_checkable
 class MessageConsumer(Protocol):
     """Messages of one queue / subject / stream / topic, as an async iterator.
 

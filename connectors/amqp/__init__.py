@@ -19,7 +19,10 @@ CONNECTOR = ConnectorType(
     "re-sent message carries the same id and the consumer dedupes by it. Messages are persistent by default. The "
     "connection opens on first use and again after the broker or the network went away, with backoff "
     "(`reconnect`). A `queue` trigger consumes from an existing queue with a bounded prefetch (basic.qos); a "
-    "message's id is its `message_id` property, or the SHA-256 of its body and headers when it has none.",
+    "message's id is its `message_id` property, or the SHA-256 of its body and headers when it has none. Poison "
+    "(unparseable, failing the trigger's `schema`, over `max_redeliveries`) is rejected without requeue, so a "
+    "queue with a dead-letter exchange (the `x-dead-letter-exchange` argument or a policy) routes it there, with "
+    "RabbitMQ's `x-death` header.",
     config_model=AmqpConfig,
     operation_model=AmqpOperation,
     create=create,

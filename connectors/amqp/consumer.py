@@ -3,7 +3,12 @@
 `AmqpConnector.consumer()` makes one for the `queue` trigger. It shares its connector's connection (its own
 channel), so credentials, TLS and reconnect backoff are the connection's. The broker holds at most
 `prefetch` unacknowledged messages for it; a message is acknowledged only by `Delivery.ack()`, and a
-message never acked comes back after the channel closes (`redelivered`). A lost connection ends the
+message never acked comes back after the channel closes (`redelivered`). `nack(requeue=False)` (and
+`reject()`, how the queue trigger settles poison) rejects it for good: RabbitMQ routes it to the
+queue's dead-letter exchange when the queue has one (its `x-dead-letter-exchange` argument, or a
+policy's `dead-letter-exchange`; set by whoever declares the queue: Syncline declares none) and adds
+the `x-death` header (reason `rejected`, the queue, a count), else drops it. AMQP 0-9-1 cannot carry
+Syncline's reason with a reject; it is in Syncline's dead letter. A lost connection ends the
 iteration with a retriable `connect` `ConnectorError`; iterate again to go on.
 
 A message's id is its `message_id` property (Syncline's publishers set it to the call's idempotency

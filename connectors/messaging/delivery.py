@@ -3,9 +3,10 @@
 The consumers (`connectors.<broker>.consumer`) are what a connector's `consumer()` returns (the
 `queue` trigger takes their messages). A message is acknowledged only when its holder calls `ack()`;
 `nack()` hands it back for redelivery (or, with `requeue=False`, drops it / dead-letters it where
-the broker can). Every delivery has a `message_id` that is the same on each redelivery: the
-publisher's id where it gave one, else a broker id (a stream sequence, an entry id) or
-`content_id()` of the message.
+the broker can); `reject(reason, detail)` settles a poison message, handing Syncline's reason to the
+broker's dead-letter place where the consumer can (else it is `nack(requeue=False)`). Every
+delivery has a `message_id` that is the same on each redelivery: the publisher's id where it gave
+one, else a broker id (a stream sequence, an entry id) or `content_id()` of the message.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Delivery:
     _ack: Callable[[], Awaitable[None]] = field(repr=False)
     _nack: Callable[[bool], Awaitable[None]] = field(repr=False)
     _ack_through: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
+    _reject: Callable[[str, str], Awaitable[None]] | None = field(default=None, repr=False)
     settled: bool = False
 
     async def ack(self) -> None:
@@ -57,4 +59,15 @@ class Delivery:
         """Give the message back: redelivered later (`requeue`), or dropped / dead-lettered."""
         if not self.settled:
             await self._nack(requeue)
+            self.settled = True
+
+    async def reject(self, reason: str, detail: str) -> None:
+        """Settle a poison message for good: to the broker's own dead-letter place where there is one,
+        with `reason` (a word: `poison`, `unparseable`, `schema`) and `detail` (one line, no secrets)
+        where the broker keeps them; else the same as `nack(requeue=False)`."""
+        if not self.settled:
+            if self._reject is not None:
+                await self._reject(reason, detail)
+            else:
+                await self._nack(False)
             self.settled = True

@@ -21,7 +21,8 @@ CONNECTOR = ConnectorType(
     "with QoS 1 and manual acknowledgement, as a shared subscription (`$share/<group>/<topic>`) when it names a "
     "`group`; a message's id is its `message_id` user property, or the SHA-256 of its topic and payload without "
     "one. MQTT counts no redeliveries; give the connection a fixed `client_id` and a `session_expiry` so a "
-    "message received but not acknowledged comes again after a reconnect.",
+    "message received but not acknowledged comes again after a reconnect. MQTT has no dead-letter place: poison "
+    "is acknowledged and kept only in Syncline's dead letters.",
     config_model=MqttConfig,
     operation_model=MqttOperation,
     create=create,

@@ -8,8 +8,10 @@ acknowledgement: a message never acknowledged is delivered again only when the s
 for at-least-once consumption give the connection a fixed `client_id` and a `session_expiry`; the
 connection's `receive_maximum` bounds the unacknowledged messages the broker sends. `group` makes it
 a shared subscription (`$share/<group>/<filter>`): the broker spreads the messages over the group's
-members. `nack(requeue=False)` acknowledges without processing. A lost connection ends the iteration
-with a retriable `connect` `ConnectorError`; iterate again to go on.
+members. `nack(requeue=False)` (and `reject()`, how the queue trigger settles poison) acknowledges
+without processing: MQTT has no dead-letter place, so poison is kept only in Syncline's dead letters.
+A lost connection ends the iteration with a retriable `connect` `ConnectorError`; iterate again to
+go on.
 
 A message's id is its `message_id` user property (Syncline's publishers set it to the call's
 idempotency key); MQTT has no broker id that survives a resend (the packet id is per connection), so

@@ -19,7 +19,9 @@ CONNECTOR = ConnectorType(
     "(2 minutes by default). A subject that no stream captures fails the call. The connection opens on first use "
     "and again after the server or the network went away, with backoff (`reconnect`). A `queue` trigger consumes "
     "a subject through a durable pull consumer (the trigger's `group` is its durable name) on the stream that "
-    "captures it; a message's id is its `Nats-Msg-Id` header, or `<stream>:<stream sequence>` without one.",
+    "captures it; a message's id is its `Nats-Msg-Id` header, or `<stream>:<stream sequence>` without one. Poison "
+    "is terminated (`+TERM`, with Syncline's reason on servers from 2.10.4): JetStream publishes "
+    "`$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.<stream>.<consumer>` naming its stream sequence.",
     config_model=NatsConfig,
     operation_model=NatsOperation,
     create=create,

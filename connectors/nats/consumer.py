@@ -6,8 +6,12 @@ credentials, TLS and reconnect backoff are the connection's. The durable consume
 use, kept by the server) remembers what was acknowledged: a message is acknowledged only by
 `Delivery.ack()`; one not acknowledged within `ack_wait` (or `nack()`ed) is delivered again, with
 `delivery_count` from JetStream. `max_ack_pending` bounds the unacknowledged messages held.
-`nack(requeue=False)` terminates the message (never delivered again). A lost connection ends the
-iteration with a retriable `connect` `ConnectorError`; iterate again to go on.
+`nack(requeue=False)` terminates the message (never delivered again): the server then publishes the
+advisory `$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.<stream>.<consumer>` (its `stream_seq` names
+the message, which the stream keeps under its own retention), JetStream's dead-letter mechanism.
+`reject(reason, detail)` terminates it with `+TERM <reason>: <detail>`, so the advisory's `reason`
+says why, on servers from 2.10.4 (older ones do not read a reason: a plain `+TERM`). A lost
+connection ends the iteration with a retriable `connect` `ConnectorError`; iterate again to go on.
 
 A message's id is its `Nats-Msg-Id` header (Syncline's publishers set it to the call's idempotency
 key), or `<stream>:<stream sequence>` without one: both are the same on every redelivery.
@@ -112,7 +116,7 @@ class NatsConsumer:
                         raise ConnectionError("connection closed") from None
                     continue
                 for message in messages:
-                    yield _delivery(message, stream)
+                    yield _delivery(message, stream, session.client)
         except ConnectorError:
             raise
         except (nats.errors.ConnectionClosedError, nats.errors.Error, ConnectionError, OSError) as exc:
@@ -126,7 +130,30 @@ class NatsConsumer:
                     await subscription.unsubscribe()
 
 
-def _delivery(message: Any, stream: str) -> Delivery:
+TERM_REASON_SINCE = (2, 10, 4)  # the first nats-server that reads a reason after +TERM
+TERM_REASON_MAX = 500  # characters of the reason sent
+
+
+def term_ack(server_version: tuple[int, int, int] | None, reason: str, detail: str) -> bytes:
+    """The acknowledgement that terminates a message: `+TERM <reason>: <detail>` (one line) for a
+    server that puts the reason in its termination advisory, a plain `+TERM` for one that would not
+    understand it (it would take the message as not acknowledged and deliver it again)."""
+    if server_version is None or server_version < TERM_REASON_SINCE:
+        return b"+TERM"
+    text = " ".join(f"{reason}: {detail}".split())[:TERM_REASON_MAX]
+    return b"+TERM " + text.encode()
+
+
+def _server_version(client: Any) -> tuple[int, int, int] | None:
+    """(major, minor, patch) of the server the client is connected to; None when unknown."""
+    try:
+        version = client.connected_server_version
+        return int(version.major), int(version.minor), int(version.patch)
+    except Exception:
+        return None
+
+
+def _delivery(message: Any, stream: str, client: Any) -> Delivery:
     headers = dict(message.headers or {})
     try:
         count: int | None = int(message.metadata.num_delivered)
@@ -148,6 +175,9 @@ def _delivery(message: Any, stream: str) -> Delivery:
         else:
             await message.term()
 
+    async def reject(reason: str, detail: str) -> None:
+        await client.publish(message.reply, term_ack(_server_version(client), reason, detail))
+
     return Delivery(
         body=bytes(message.data),
         headers=headers,
@@ -157,4 +187,5 @@ def _delivery(message: Any, stream: str) -> Delivery:
         delivery_count=count,
         _ack=ack,
         _nack=nack,
+        _reject=reject,
     )

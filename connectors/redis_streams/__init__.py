@@ -22,7 +22,8 @@ CONNECTOR = ConnectorType(
     "re-connects with backoff (`reconnect`) after the server or the network went away. A `queue` trigger reads "
     "a stream through a consumer group (the trigger's `group`, created from the stream's start), taking over "
     "entries another consumer left unacknowledged for `claim_idle` (XAUTOCLAIM); a message's id is its "
-    "`message_id` field, or the entry id without one.",
+    "`message_id` field, or the entry id without one. Redis has no dead-letter place of its own: with "
+    "`dead_letter_stream` a poison entry is added there (with its reason) in the same MULTI/EXEC as its XACK.",
     config_model=RedisStreamsConfig,
     operation_model=RedisStreamsOperation,
     create=create,

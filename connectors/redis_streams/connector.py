@@ -160,11 +160,18 @@ class RedisStreamsConnector:
 
     def consumer(self, subject: str, *, group: str | None, prefetch: int) -> RedisStreamsConsumer:
         """Entries of the stream `subject` through the consumer group `group` (`Consumable`), `prefetch`
-        at a time; entries left unacknowledged for `claim_idle` are taken over."""
+        at a time; entries left unacknowledged for `claim_idle` are taken over, poison entries are
+        added to `dead_letter_stream` (`{stream}`: `subject`) when one is set."""
         from connectors.redis_streams.consumer import RedisStreamsConsumer
 
+        dead_letters = self._config.dead_letter_stream
         return RedisStreamsConsumer(
-            self, subject, group or "syncline", batch=prefetch, claim_idle=self._config.claim_idle
+            self,
+            subject,
+            group or "syncline",
+            batch=prefetch,
+            claim_idle=self._config.claim_idle,
+            dead_letter_stream=dead_letters.replace("{stream}", subject) if dead_letters else None,
         )
 
     # --- calls ------------------------------------------------------------------------------------

@@ -8,6 +8,10 @@ consumer (or an earlier run of this one) took but did not acknowledge for `claim
 at most `block` seconds).
 An entry is acknowledged only by `Delivery.ack()` (`XACK`); `nack()` leaves it pending, so it is
 reclaimed once idle for `claim_idle`; `nack(requeue=False)` acknowledges it without processing.
+Redis has no dead-letter place of its own: with `dead_letter_stream`, `reject(reason, detail)` adds
+the poison entry there (its own fields, plus where it came from and why: `dead_letter_fields`) and
+acknowledges it in one MULTI/EXEC, so it is in the dead-letter stream once and never delivered
+again; without one it is `nack(requeue=False)`.
 `delivery_count` is the group's count for reclaimed entries and 1 for new ones. A lost connection
 ends the iteration with a retriable `connect` `ConnectorError`; iterate again to go on.
 
@@ -39,6 +43,7 @@ class RedisStreamsConsumer:
         batch: int = 10,
         block: float = 1.0,
         claim_idle: float | None = 60.0,
+        dead_letter_stream: str | None = None,
     ) -> None:
         if batch < 1:
             raise ValueError("batch must be at least 1")
@@ -50,6 +55,7 @@ class RedisStreamsConsumer:
         self.batch = batch
         self.block = block
         self.claim_idle = claim_idle
+        self.dead_letter_stream = dead_letter_stream
 
     async def messages(self) -> AsyncIterator[Delivery]:
         """Reclaimed stale entries first, then new ones, until the caller stops iterating."""
@@ -59,6 +65,7 @@ class RedisStreamsConsumer:
         where = f"consume {self.stream}"
         client = await self.connector.link.get()
         try:
+            await self._check_dead_letter_stream(client)
             try:
                 await client.xgroup_create(self.stream, self.group, id="0", mkstream=True)
             except redis.exceptions.ResponseError as exc:
@@ -97,6 +104,29 @@ class RedisStreamsConsumer:
             raise errors.make(
                 where, "the server refused the consumer", reason="status", error_class="fatal", detail=exc
             ) from None
+
+    async def _check_dead_letter_stream(self, client: Any) -> None:
+        """Refuse a `dead_letter_stream` that is the consumed stream (a poison entry would come back
+        to it and loop) or a key holding another type (every poison entry would fail to be added)."""
+        target = self.dead_letter_stream
+        if target is None:
+            return
+        where = f"consume {self.stream}"
+        if target == self.stream:
+            raise self.connector.errors.make(
+                where,
+                f"dead_letter_stream {target!r} is the stream consumed: poison entries would loop",
+                reason="config",
+                error_class="fatal",
+            )
+        kind = _text(await client.type(target))
+        if kind not in ("none", "stream"):
+            raise self.connector.errors.make(
+                where,
+                f"dead_letter_stream {target!r} holds a value that is not a stream ({kind})",
+                reason="config",
+                error_class="fatal",
+            )
 
     async def _own_pending(self, client: Any) -> AsyncIterator[Delivery]:
         """Entries delivered to this consumer name and never acknowledged (its process stopped before
@@ -160,6 +190,20 @@ class RedisStreamsConsumer:
             if not requeue:
                 await client.xack(stream, group, entry_id)
 
+        dead_letters = self.dead_letter_stream
+
+        async def reject(reason: str, detail: str) -> None:
+            if dead_letters is None:
+                await client.xack(stream, group, entry_id)
+                return
+            entry = dead_letter_fields(values, stream, entry_id, group, count, reason, detail)
+            # one MULTI/EXEC: a crash cannot leave a copy without the XACK or the reverse (an XADD the
+            # server refuses while running it, the key turned into another type, is raised after the XACK)
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.xadd(dead_letters, entry)
+                pipe.xack(stream, group, entry_id)
+                await pipe.execute()
+
         message_id = values.get("message_id")
         content_type = values.get("content_type")
         body = values.get("body", b"")
@@ -172,7 +216,28 @@ class RedisStreamsConsumer:
             delivery_count=count,
             _ack=ack,
             _nack=nack,
+            _reject=reject,
         )
+
+
+def dead_letter_fields(
+    values: dict[str, Any], stream: str, entry_id: str, group: str, count: int, reason: str, detail: str
+) -> dict[str, Any]:
+    """The fields of a poison entry's copy in the dead-letter stream: the entry's own `body`,
+    `content_type`, `headers` and `message_id` as they were (a queue trigger can consume the
+    dead-letter stream, or an operator XADD them back), then where it came from and why. Nothing of
+    the connection (URL, credentials) goes in."""
+    kept = ("body", "content_type", "headers", "message_id")
+    fields: dict[str, Any] = {name: values[name] for name in kept if name in values}
+    fields.update(
+        stream=stream,
+        entry_id=entry_id,
+        group=group,
+        delivery_count=str(count),
+        reason=reason,
+        error=detail,
+    )
+    return fields
 
 
 def _entries(read: Any) -> list[Any]:

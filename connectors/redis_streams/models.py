@@ -37,6 +37,16 @@ class RedisStreamsConfig(BaseModel):
         "acknowledge for this long is taken over (XAUTOCLAIM), e.g. after that consumer's node died.",
         examples=["1m"],
     )
+    dead_letter_stream: str | None = Field(
+        None,
+        min_length=1,
+        description="Consuming (a `queue` trigger): a stream that poison entries (unparseable, failing the "
+        "trigger's `schema`, or over `max_redeliveries`) are added to before they are acknowledged, in the "
+        "same MULTI/EXEC as the XACK. The entry keeps `body`, `content_type`, `headers` and `message_id` as "
+        "they were and adds `stream`, `entry_id`, `group`, `delivery_count`, `reason` and `error`. "
+        "`{stream}` stands for the consumed stream. Unset: poison is only in Syncline's dead letters.",
+        examples=["{stream}:dead", "wms:dead-letters"],
+    )
     dedupe_window: Duration = Field(
         7 * 86400.0,
         gt=0,

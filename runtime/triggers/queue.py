@@ -5,13 +5,17 @@ type provides `messages`: the `amqp`, `nats`, `redis_streams` and `mqtt` connect
 takes messages in small batches (what the broker already delivered, up to `prefetch`) and for each:
 
 - decodes the body (`format: json` or `text`); a body that does not parse goes to the dead letters
-  with the reason `unparseable` and is acknowledged;
+  with the reason `unparseable`;
 - with `schema:` (a JSON Schema file under schemas/, or `canonical:<name>`, as a webhook's), a body
   that does not satisfy it goes to the dead letters with the reason `schema` and the first failing
-  JSON pointer and message (`SourceContext.schema_error`), and is acknowledged: it never becomes a run;
+  JSON pointer and message (`SourceContext.schema_error`): it never becomes a run;
 - a message delivered more than `max_redeliveries` times after its first delivery (the broker's
   delivery count, or the times this source saw its batch fail) goes to the dead letters with the
-  reason `poison` and is acknowledged: it never loops;
+  reason `poison`;
+- those three are then settled for good (`Rejects.reject`, else `nack(requeue=False)`): to the
+  broker's own dead-letter place where one is configured (a RabbitMQ queue's dead-letter exchange,
+  a JetStream termination advisory, the redis_streams connection's `dead_letter_stream`), and never
+  delivered again, so they never loop;
 - the rest are accepted in arrival order (`SourceContext.accept`: one run per message id, committed
   in one transaction) and acknowledged only after that returned. A crash before the ack means the
   broker delivers the message again, with the same id, which names the run already committed: no
@@ -34,7 +38,14 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from runtime.connector_api import AcksThrough, ConnectorError, Consumable, InboundMessage, MessageConsumer
+from runtime.connector_api import (
+    AcksThrough,
+    ConnectorError,
+    Consumable,
+    InboundMessage,
+    MessageConsumer,
+    Rejects,
+)
 from runtime.expr import loads
 from runtime.source_api import SourceContext, SourceError, SourceEvent, TriggerType
 from runtime.spec.common import Model, Template
@@ -235,22 +246,19 @@ class QueueSource:
             event = self.event(message)
             redeliveries = self.redeliveries(message)
             if redeliveries > spec.max_redeliveries:
-                await ctx.dead_letter(
-                    event, "poison", f"delivered {redeliveries + 1} times (max_redeliveries {spec.max_redeliveries})"
-                )
-                await self._settle(message, poison=True)
+                why = f"delivered {redeliveries + 1} times (max_redeliveries {spec.max_redeliveries})"
+                await self._poison(ctx, message, event, "poison", why)
                 self.failed.pop(str(event.key), None)
                 continue
             try:
                 event.payload = self.decode(message)
             except ValueError as exc:
                 event.payload = message.body.decode("utf-8", "replace")
-                await ctx.dead_letter(event, "unparseable", f"the body is not {spec.format}: {exc}")
-                await self._settle(message)
+                await self._poison(ctx, message, event, "unparseable", f"the body is not {spec.format}: {exc}")
                 continue
             if spec.schema_ is not None and (problem := ctx.schema_error(event.payload)) is not None:
-                await ctx.dead_letter(event, "schema", f"the body does not satisfy {spec.schema_} {problem}")
-                await self._settle(message)
+                why = f"the body does not satisfy {spec.schema_} {problem}"
+                await self._poison(ctx, message, event, "schema", why)
                 self.failed.pop(str(event.key), None)
                 continue
             runnable.append((message, event))
@@ -320,15 +328,32 @@ class QueueSource:
         for message in messages:
             await self._settle(message)
 
-    async def _settle(self, message: InboundMessage, *, poison: bool = False) -> None:
-        """Acknowledge a message whose fate is committed. A poison message is settled with
-        `nack(requeue=False)`: to the broker's own dead-letter exchange where one is configured (and
-        dropped elsewhere). A failure is a lost connection: the redelivery names the same run."""
+    async def _poison(
+        self, ctx: SourceContext, message: InboundMessage, event: SourceEvent, reason: str, why: str
+    ) -> None:
+        """A message that must never run: to Syncline's dead letters first, then settled for good with
+        the same reason (`Rejects.reject`: to the broker's own dead-letter place where one is
+        configured, the reason with it where the broker keeps one; else `nack(requeue=False)`). A crash
+        between the two is a redelivery under the same message id: no second dead letter (the store
+        knows the key), and it is settled then."""
+        await ctx.dead_letter(event, reason, why)
         try:
-            if poison:
-                await message.nack(requeue=False)
+            if isinstance(message, Rejects):
+                await message.reject(reason, ctx.redact(why))
             else:
-                await message.ack()
+                await message.nack(requeue=False)
+        except Exception as exc:
+            raise ConnectorError(
+                f"{self.spec.connection}: settling a {reason} message failed: {exc}",
+                reason="connect",
+                error_class="retriable",
+            ) from None
+
+    async def _settle(self, message: InboundMessage) -> None:
+        """Acknowledge a message whose run is committed. A failure is a lost connection: the
+        redelivery names the same run."""
+        try:
+            await message.ack()
         except Exception as exc:
             raise ConnectorError(
                 f"{self.spec.connection}: acknowledging a message failed: {exc}",

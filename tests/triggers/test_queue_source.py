@@ -1,6 +1,7 @@
 """The queue source against a fake broker and a fake context: batches in arrival order, ack only after
-the accept returned, poison and unparseable messages to the dead letters (acknowledged), the
-redelivery count of brokers that keep none, backpressure before taking, reconnect with backoff."""
+the accept returned, poison and unparseable messages to the dead letters (then settled for good, to
+the broker's dead-letter place, with the reason where the message takes one), the redelivery count
+of brokers that keep none, backpressure before taking, reconnect with backoff."""
 
 from __future__ import annotations
 
@@ -81,6 +82,7 @@ class Context:
         self.ready_calls = 0
         self.acked_at_accept: list[list[bool]] = []
         self.messages: list[Message] = []
+        self.schema_problem: Any = lambda payload: None  # what schema_error answers
 
     async def accept(self, events: Sequence[SourceEvent], *, cursor: Any = NO_CURSOR) -> list[Accepted]:
         self.acked_at_accept.append([m.acked for m in self.messages])
@@ -113,6 +115,10 @@ class Context:
 
     def redact(self, text: str) -> str:
         return text.replace("s3cret", "***")
+
+    def schema_error(self, payload: Any) -> str | None:
+        problem: str | None = self.schema_problem(payload)
+        return problem
 
     def count(self, name: str, value: float = 1.0) -> None:
         pass
@@ -164,25 +170,56 @@ async def test_the_consumer_gets_the_subject_group_and_prefetch() -> None:
     assert default_group("a.b c") == "syncline-a_b_c"
 
 
-async def test_unparseable_and_poison_messages_go_to_dead_letters_and_are_acked() -> None:
+async def test_unparseable_and_poison_messages_go_to_dead_letters_and_are_settled() -> None:
     bad = Message(b"{not json", "m-bad")
     poison = Message(b'{"n": 1}', "m-poison", delivery_count=7)  # 6 redeliveries > 5
     last_chance = Message(b'{"n": 2}', "m-ok", delivery_count=6)  # 5 redeliveries: still runs
     ctx = Context(Broker(Consumer([([bad, poison, last_chance], None)])))
-    await run_until(QueueSource(spec()), ctx, lambda: last_chance.acked and bad.acked)
+    await run_until(QueueSource(spec()), ctx, lambda: last_chance.acked and bad.nacked is not None)
     reasons = {e.key: (reason, text) for e, reason, text in ctx.letters}
     assert reasons["m-bad"][0] == "unparseable"
     assert "not json" in reasons["m-bad"][1]
     assert reasons["m-poison"] == ("poison", "delivered 7 times (max_redeliveries 5)")
-    assert poison.nacked is False  # settled without requeue: to the broker's own DLX where there is one
+    # both settled without requeue (to the broker's own dead-letter place where there is one), not acked
+    assert (bad.nacked, bad.acked, poison.nacked, poison.acked) == (False, False, False, False)
     assert [e.key for batch in ctx.accepted for e in batch] == ["m-ok"]
+
+
+@dataclass
+class RejectingMessage(Message):
+    """A message that takes Syncline's reason when settled as poison (`Rejects`)."""
+
+    rejected: tuple[str, str] | None = None
+
+    async def reject(self, reason: str, detail: str) -> None:
+        self.rejected = (reason, detail)
+
+
+async def test_poison_is_rejected_with_its_reason_where_the_message_takes_one() -> None:
+    """Each kind of poison reaches the broker with the dead letter's reason and text (masked), after
+    the dead letter was written; a message that runs is acknowledged as before."""
+    bad = RejectingMessage(b"{not json", "m-bad")
+    poison = RejectingMessage(b'{"n": 1}', "m-poison", delivery_count=3)
+    off_schema = RejectingMessage(b'{"n": "s3cret"}', "m-schema")
+    fine = RejectingMessage(b'{"n": 2}', "m-ok")
+    ctx = Context(Broker(Consumer([([bad, poison, off_schema, fine], None)])))
+    ctx.schema_problem = lambda payload: None if isinstance(payload["n"], int) else f"at /n: {payload['n']!r} is no int"
+    source = QueueSource(spec(max_redeliveries=1, schema="s.json"))
+    await run_until(source, ctx, lambda: fine.acked and off_schema.rejected)
+    letters = {e.key: (reason, text) for e, reason, text in ctx.letters}
+    assert bad.rejected == letters["m-bad"] and bad.rejected[0] == "unparseable"
+    assert poison.rejected == letters["m-poison"] == ("poison", "delivered 3 times (max_redeliveries 1)")
+    assert letters["m-schema"] == ("schema", "the body does not satisfy s.json at /n: 's3cret' is no int")
+    assert off_schema.rejected == ("schema", "the body does not satisfy s.json at /n: '***' is no int")  # masked
+    assert not any(m.acked or m.nacked is not None for m in (bad, poison, off_schema))
+    assert fine.rejected is None and [e.key for batch in ctx.accepted for e in batch] == ["m-ok"]
 
 
 async def test_text_format_takes_the_body_as_text() -> None:
     message = Message("größe".encode(), "m-1")
     broken = Message(b"\xff\xfe", "m-2")
     ctx = Context(Broker(Consumer([([message, broken], None)])))
-    await run_until(QueueSource(spec(format="text")), ctx, lambda: message.acked and broken.acked)
+    await run_until(QueueSource(spec(format="text")), ctx, lambda: message.acked and broken.nacked is False)
     assert ctx.accepted[0][0].payload == "größe"
     assert [r for _e, r, _t in ctx.letters] == ["unparseable"]
 
@@ -254,7 +291,7 @@ async def test_a_committed_batch_is_settled_with_one_ack_through_its_last_messag
     messages.insert(2, BatchMessage(b"not json", "bad", through=through))
     ctx = Context(Broker(Consumer([(messages, None)])))
     ctx.messages = messages
-    await run_until(QueueSource(spec(prefetch=7)), ctx, lambda: "m-5" in through and messages[2].acked)
+    await run_until(QueueSource(spec(prefetch=7)), ctx, lambda: "m-5" in through and messages[2].nacked is False)
     assert through == [batch[-1].key for batch in ctx.accepted]  # one acknowledgement per batch, its last
-    assert [m.message_id for m in messages if m.acked] == ["bad"]  # the unparseable one settled on its own
+    assert [m.message_id for m in messages if m.nacked is False] == ["bad"]  # the unparseable one on its own
     assert [e.key for batch in ctx.accepted for e in batch] == [f"m-{n}" for n in range(6)]

@@ -118,3 +118,77 @@ async def test_a_restarted_consumer_takes_its_own_pending_entries_at_once(stream
         assert (await server.xpending(name, "wms"))["pending"] == 0
     finally:
         await connector.aclose()
+
+
+async def test_reject_adds_the_entry_to_the_dead_letter_stream_and_acks_it(stream: tuple[str, Any]) -> None:
+    """`dead_letter_stream: "{stream}:dead"` on the connection: a rejected entry is in that stream once,
+    with its own fields and where it came from and why, and nothing of it is pending any more."""
+    name, server = stream
+    config = {"url": "redis://127.0.0.1:6379/0", "dedupe_prefix": PREFIX, "dead_letter_stream": "{stream}:dead"}
+    connector = build(CONNECTOR, config, {"publish": {"stream": "{{ params.s }}"}})
+    assert isinstance(connector, RedisStreamsConnector)
+    dead = f"{name}:dead"
+    try:
+        await connector.call(request(key="m-bad", stream=name, body="not json", headers={"X-Kind": "order"}))
+        consumer = connector.consumer(name, group="g", prefetch=4)
+        assert consumer.dead_letter_stream == dead
+        async with asyncio.timeout(10), contextlib.aclosing(consumer.messages()) as deliveries:
+            delivery = await anext(deliveries)
+            await delivery.reject("unparseable", "the body is not json: Expecting value: line 1 column 1 (char 0)")
+            await delivery.reject("unparseable", "again")  # settled already: nothing more
+        (_dead_id, fields), *more = await server.xrange(dead)
+        assert more == []
+        original = (await server.xrange(name))[0]
+        got = {key.decode(): value.decode() for key, value in fields.items()}
+        kept = {key.decode(): value.decode() for key, value in original[1].items()}  # as the entry was
+        assert sorted(kept) == ["body", "content_type", "headers", "message_id"]
+        assert got == {
+            **kept,
+            "stream": name,
+            "entry_id": original[0].decode(),
+            "group": "g",
+            "delivery_count": "1",
+            "reason": "unparseable",
+            "error": "the body is not json: Expecting value: line 1 column 1 (char 0)",
+        }
+        assert (got["body"], got["message_id"]) == ("not json", "m-bad") and "X-Kind" in got["headers"]
+        assert (await server.xpending(name, "g"))["pending"] == 0
+    finally:
+        await server.delete(dead)
+        await connector.aclose()
+
+
+async def test_reject_without_a_dead_letter_stream_only_acks(stream: tuple[str, Any]) -> None:
+    name, server = stream
+    connector = _connector()
+    try:
+        await connector.call(request(key="m-bad", stream=name, body="not json"))
+        consumer = connector.consumer(name, group="g", prefetch=4)
+        assert consumer.dead_letter_stream is None
+        async with asyncio.timeout(10), contextlib.aclosing(consumer.messages()) as deliveries:
+            await (await anext(deliveries)).reject("poison", "delivered 7 times (max_redeliveries 5)")
+        assert (await server.xpending(name, "g"))["pending"] == 0
+        assert await server.xlen(name) == 1  # nothing added anywhere
+    finally:
+        await connector.aclose()
+
+
+@pytest.mark.parametrize("target", ["same", "string"])
+async def test_an_unusable_dead_letter_stream_is_a_fatal_config_error(stream: tuple[str, Any], target: str) -> None:
+    """The consumed stream itself (poison would loop) or a key of another type (every XADD would fail)."""
+    name, server = stream
+    dead = name if target == "same" else f"{name}:dead"
+    if target == "string":
+        await server.set(dead, "plain")
+    connector = _connector()
+    try:
+        consumer = RedisStreamsConsumer(connector, name, "g", dead_letter_stream=dead)
+        with pytest.raises(ConnectorError) as info:
+            async with asyncio.timeout(10), contextlib.aclosing(consumer.messages()) as d:
+                await anext(d)
+        assert (info.value.reason, info.value.error_class) == ("config", "fatal")
+        assert "dead_letter_stream" in str(info.value)
+        assert ("loop" if target == "same" else "not a stream") in str(info.value)
+    finally:
+        await server.delete(f"{name}:dead")
+        await connector.aclose()
