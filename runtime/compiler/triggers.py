@@ -22,6 +22,15 @@ _PARAM_RE = re.compile(r"\{[^/]*\}")
 RESERVED_PREFIXES = ("/api/", "/healthz", "/readyz", "/metrics", "/console")
 
 
+def http_path_problem(path: str) -> str | None:
+    """Why the node could not take requests at `path` of a kind declaring `http` (SL044), or None."""
+    if not _PATH_RE.match(path) or "//" in path or "/../" in path + "/":
+        return "is not a valid path"
+    if path.startswith(RESERVED_PREFIXES):
+        return "is reserved for the service itself"
+    return None
+
+
 def _shape(path: str) -> str:
     """Path with `{param}` segments made anonymous, so /a/{x} and /a/{y} collide."""
     return _PARAM_RE.sub("{}", path.rstrip("/") or "/")
@@ -41,11 +50,9 @@ def check_triggers(ctx: CheckContext) -> None:
             except Exception as exc:  # a plugin's intake that cannot be built would fail the node's start
                 ctx.report(doc, "SL044", f"the {kind.key} trigger cannot take requests: {exc}", loc)
                 continue
-            if not _PATH_RE.match(path) or "//" in path or "/../" in path + "/":
-                ctx.report(doc, "SL044", f"{kind.key} path {path!r} is not a valid path", loc)
-                continue
-            if path.startswith(RESERVED_PREFIXES):
-                ctx.report(doc, "SL044", f"{kind.key} path {path!r} is reserved for the service itself", loc)
+            wrong = http_path_problem(path)
+            if wrong is not None:
+                ctx.report(doc, "SL044", f"{kind.key} path {path!r} {wrong}", loc)
                 continue
             if isinstance(trigger, WebhookTrigger):
                 _check_webhook_auth_headers(ctx, doc, trigger.webhook)
