@@ -21,8 +21,8 @@ recording `HttpContext` that answers as the core's does (runtime/service/http_in
    syncline_webhook_rejections_total (`require_reject=False` allows other 4xx answers); a handshake
    (`answered`) calls no `accept` and answers 2xx;
 6. no secret value given to the kit appears in a response's body or headers, in the headers or
-   correlation id the run would keep, or in a log record emitted while handling (any level, any
-   logger, extra fields included);
+   correlation id the run would keep, in an exception `handle` raises (the node logs it), or in a
+   log record emitted while handling (any level, any logger, extra fields included);
 7. `handle` is safe to call concurrently: every accepted request, in many copies at once among the
    refused ones, calls `accept` once with its own payload and gets its own answer.
 
@@ -48,6 +48,7 @@ import asyncio
 import json
 import logging
 import re
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -222,12 +223,23 @@ class _Kit:
         if not isinstance(response, Response):
             raise IntakeKitFailure(f"{label}: handle returned {type(response).__name__}, not a Starlette Response")
         handled.response = response
-        handled.status, handled.headers, handled.body = await asyncio.wait_for(_render(response, scope), self.timeout)
+        try:
+            rendered = await asyncio.wait_for(_render(response, scope), self.timeout)
+        except TimeoutError:
+            raise IntakeKitFailure(f"{label}: the response was not sent within {self.timeout:g} s") from None
+        except IntakeKitFailure:
+            raise
+        except Exception as exc:
+            raise IntakeKitFailure(f"{label}: the response could not be sent: {type(exc).__name__}: {exc}") from None
+        handled.status, handled.headers, handled.body = rendered
         return handled
 
     def leaks(self, handled: KitHandled) -> None:
         """Fail when a secret's value is in the answer, in what the run keeps, or in a new log record."""
         places = [("the response body", handled.body), ("the response headers", _text(handled.headers))]
+        if handled.error is not None:  # the node logs it with its traceback (and answers 500)
+            error = "".join(traceback.format_exception(handled.error)).encode()
+            places.append((f"the {type(handled.error).__name__} handle raised", error))
         for accept in handled.accepts:
             places.append(("the headers the run keeps", _text(accept.headers)))
             places.append(("the run's correlation id", _text(accept.correlation_id)))
@@ -395,6 +407,11 @@ async def check_http_intake(
     own.setLevel(logging.DEBUG)
     try:
         await _check(kit, accepted, refused, answered, labels, require_reject, copies)
+    except IntakeKitFailure as exc:  # a message quoting a payload or an error must not show a secret either
+        redacted = ctx.redact(str(exc))
+        if redacted != str(exc):
+            raise IntakeKitFailure(redacted) from None
+        raise
     finally:
         root.removeHandler(logs)
         root.setLevel(levels[0])
@@ -468,6 +485,7 @@ async def _check(
                     f"{handled.label}: {'called ctx.accept' if handled.accepts else _describe(handled)} for a body "
                     "that did not fully arrive (let Starlette's ClientDisconnect propagate)"
                 )
+            kit.leaks(handled)
 
     # 5. refusals and handshakes
     for req, label in zip(refused, labels["refused"], strict=True):

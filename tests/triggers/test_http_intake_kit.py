@@ -129,6 +129,7 @@ Flaw = Literal[
     "shared_state",
     "skips_check_without_secret",
     "keeps_signature_secret",
+    "secret_in_error",
 ]
 
 
@@ -180,6 +181,11 @@ class SignedIntake:
             data = self.pending
         if flaw == "accepts_twice":
             await ctx.accept(data, headers=headers)
+        if flaw == "secret_in_error":
+            try:
+                return await ctx.accept(data, headers=headers)
+            except Exception as exc:
+                raise RuntimeError(f"the delivery signed with {secret} was not stored") from exc
         if flaw == "swallows_store_error":
             try:
                 return await ctx.accept(data, headers=headers)
@@ -234,6 +240,7 @@ async def test_a_correct_plugin_kind_with_a_handshake_passes() -> None:
         ("swallows_store_error", r"whose commit failed: ctx.accept raised StoreError .* answered 202"),
         ("uncounted_refusal", r"refused with 401 without ctx.reject"),
         ("shared_state", r"run concurrently\): ctx.accept was given .* calls share state"),
+        ("secret_in_error", r"whose commit failed: the value of secret 'SIGNING_SECRET' is in the RuntimeError"),
         ("skips_check_without_secret", r"while secrets SIGNING_SECRET are not set: called ctx.accept"),
     ],
 )
