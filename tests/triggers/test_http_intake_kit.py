@@ -271,3 +271,40 @@ async def test_a_request_the_core_would_not_route_to_the_intake_is_refused_by_th
         await check_http_intake(SIGNED, SignedSpec(), accepted=[_event({"event_id": "Ev1"}, path="/hooks/T1/other")])
     with pytest.raises(IntakeKitFailure, match=r"give the request a concrete `path`"):
         await check_http_intake(SIGNED, SignedSpec(), accepted=[_event({"event_id": "Ev1"}, path=None)])
+
+
+async def test_the_slack_events_plugin_of_the_plugin_test_keeps_the_intake_contract(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The `slack_events` kind that tests/triggers/test_http_plugin.py installs from an outside package
+    and serves, loaded in-process here: its events, forged and stale requests and its handshake."""
+    import sys
+    import types
+
+    from tests.triggers.test_http_plugin import PLUGIN
+
+    module = types.ModuleType("kit_syncline_slack")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    exec(compile(PLUGIN, "syncline_slack.py", "exec"), module.__dict__)
+    secret, now = "kit-slack-secret-9fA2", int(CLOCK.time())
+
+    def slack(data: Any, *, stamp: int = now, key: str = secret, **kw: Any) -> KitRequest:
+        body = json.dumps(data).encode()
+        signed = hmac.new(key.encode(), b"v0:%d:" % stamp + body, hashlib.sha256).hexdigest()
+        headers = {"X-Slack-Request-Timestamp": str(stamp), "X-Slack-Signature": f"v0={signed}"}
+        return KitRequest(body, headers, path="/hooks/slack/T1/events", **kw)
+
+    event = {"type": "event_callback", "event_id": "Ev01", "event": {"text": "hi"}}
+    ctx = await check_http_intake(
+        module.TRIGGER,
+        module.SlackEventsSpec(path="/hooks/slack/{team}/events", signing_secret="{{ secret('SLACK') }}"),
+        accepted=[slack(event, payload=event), slack({**event, "event_id": "Ev02"})],
+        refused=[
+            slack(event, key="not-the-slack-secret", status=401, reason="bad_signature"),
+            slack(event, stamp=now - 3600, status=401, reason="stale_timestamp"),
+        ],
+        answered=[slack({"type": "url_verification", "challenge": "3eZbrw1a"}, name="url_verification")],
+        secrets={"SLACK": secret},
+        clock=CLOCK,
+    )
+    assert ctx.counters == {"challenges": 1.0}
