@@ -11,8 +11,8 @@ recording `HttpContext` that answers as the core's does (runtime/service/http_in
    node's reserved prefixes with whole-segment, distinct `{name}` parameters, both the same each time
    the intake is built, and every kit request is matched to it by the core's own route pattern;
 2. an accepted request calls `ctx.accept` exactly once (with the expected payload, when given), and
-   the intake returns the very response `accept` gave — also the core's 200 repeat, 409 conflict and
-   503 store answers: it answers nothing on its own before the run is committed;
+   the intake returns the very response `accept` gave — also the core's 200 repeat, 409 conflict, 422
+   key error and 503 store answers: it answers nothing on its own before the run is committed;
 3. when `accept` raises the core's `StoreError`, the intake lets it propagate (the node answers 500)
    or answers 5xx: nothing is acknowledged that was not committed;
 4. while a secret the kind resolves is not set (`ctx.secret` raises `SecretUnavailable`) nothing is
@@ -317,6 +317,10 @@ def _core_answers() -> list[tuple[str, Callable[[], Response]]]:
                 "this idempotency key was used with a different body",
                 run_id="kitrun000001",
             ),
+        ),
+        (
+            "keys that cannot be computed (422)",
+            lambda: problem(422, "key_error", "the flow's keys cannot be computed for this body: input.id"),
         ),
         (
             "a store that cannot commit (503)",
