@@ -1,10 +1,12 @@
-"""`syncline runs ...`, `syncline dlq ...` and `syncline replay RUN_ID`: inspect and operate a deployment
-through its store (the project's store URL, or `--store`).
+"""`syncline runs ...`, `syncline dlq ...`, `syncline outbox ...` and `syncline replay RUN_ID`: inspect
+and operate a deployment through its store (the project's store URL, or `--store`).
 
     syncline runs list [--flow F] [--status S,S] [--correlation-id C] [--business-key order:4711]
     syncline runs show RUN_ID
     syncline dlq list [--flow F] [--all]
     syncline dlq show RUN_ID
+    syncline outbox list [--status failed|pending|sent] [--run-id R] [--limit N]
+    syncline outbox requeue MESSAGE_ID
     syncline replay RUN_ID [--from-step ID] [--input FILE] [--current-version] [--dry-run] [--queue]
 """
 
@@ -14,6 +16,7 @@ import argparse
 import asyncio
 import datetime as dt
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, get_args
@@ -30,7 +33,7 @@ from runtime.policy.mask import presenter_for_project
 from runtime.render.redacted import redacted
 from runtime.render.report import run_as_dict, run_as_text, wrap
 from runtime.secrets import SecretStore
-from runtime.store.base import RunFilter, RunRecord, RunStatus, Store
+from runtime.store.base import OutboxRecord, OutboxStatus, RunFilter, RunRecord, RunStatus, Store
 from runtime.store.factory import open_store
 
 
@@ -65,6 +68,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     _common(dshow)
     dshow.add_argument("run_id", metavar="RUN_ID")
     dshow.set_defaults(handler=lambda a: _go(a, _runs_show))
+
+    outbox = sub.add_parser("outbox", help="messages of publish calls").add_subparsers(dest="action", metavar="ACTION")
+    olist = outbox.add_parser("list", help="outbox messages, oldest first")
+    _common(olist)
+    olist.add_argument("--status", choices=get_args(OutboxStatus), help="failed: given up after their attempts")
+    olist.add_argument("--run-id")
+    olist.add_argument("--limit", type=int, default=100)
+    olist.set_defaults(handler=lambda a: _go(a, _outbox_list))
+    requeue = outbox.add_parser("requeue", help="send a given-up message again, with the same message id")
+    _common(requeue)
+    requeue.add_argument("message_id", metavar="MESSAGE_ID")
+    requeue.set_defaults(handler=lambda a: _go(a, _outbox_requeue))
 
     rp = sub.add_parser("replay", help="replay a run (whole, or from a step)")
     _common(rp)
@@ -196,6 +211,49 @@ async def _dlq_list(args: argparse.Namespace, plan: Plan, store: Store) -> int:
         ],
         "\n".join(lines) + ("\n" if lines else "the dead-letter queue is empty\n"),
     )
+    return 0
+
+
+def _outbox_view(record: OutboxRecord, mask: Callable[[Any], Any]) -> dict[str, Any]:
+    return {
+        "seq": record.seq,
+        "message_id": record.message_id,
+        "run_id": record.run_id,
+        "step": record.step_key,
+        "operation": record.operation,
+        "status": record.status,
+        "attempts": record.attempts,
+        "created_at": record.created_at,
+        "sent_at": record.sent_at,
+        "last_error": mask(record.last_error),
+    }
+
+
+def _outbox_line(record: OutboxRecord, mask: Callable[[Any], Any]) -> str:
+    error = f"  {mask(record.last_error)}" if record.last_error and record.status != "sent" else ""
+    return (
+        f"{record.message_id}  {_when(record.created_at)}  {record.status:<7} {record.operation}  "
+        f"run {record.run_id}  attempts {record.attempts}{error}"
+    )
+
+
+async def _outbox_list(args: argparse.Namespace, plan: Plan, store: Store) -> int:
+    found = await store.list_outbox(run_id=args.run_id, status=args.status, limit=args.limit)
+    mask = presenter_for_project(plan)
+    lines = [_outbox_line(m, mask) for m in found]
+    _out(args, [_outbox_view(m, mask) for m in found], "\n".join(lines) + ("\n" if lines else "no outbox messages\n"))
+    return 0
+
+
+async def _outbox_requeue(args: argparse.Namespace, plan: Plan, store: Store) -> int:
+    requeued = await store.requeue_outbox(args.message_id, now=time.time())
+    if not requeued:
+        print(f"syncline outbox requeue: no given-up (failed) message with id {args.message_id!r}", file=sys.stderr)
+        return 1
+    mask = presenter_for_project(plan)
+    text = "".join(f"requeued: {_outbox_line(m, mask)}\n" for m in requeued)
+    text += "a running service sends it at its next poll, with the same message id\n"
+    _out(args, [_outbox_view(m, mask) for m in requeued], text)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The admin API under /api/v1: flows, runs, run detail with steps, replay, dead letters, reload.
+"""The admin API under /api/v1: flows, runs, run detail with steps, replay, dead letters, the outbox
+(list, requeue given-up messages), reload.
 
 Every request needs `Authorization: Bearer <token>`. Tokens come from the environment:
 `SYNCLINE_VIEWER_TOKENS` (read) and `SYNCLINE_OPERATOR_TOKENS` (read, replay, reload), each a
@@ -27,7 +28,7 @@ from runtime.render.graph import render_mermaid
 from runtime.service.openapi import MAX_SEQ, REPLAY_OPTIONS, openapi_document, query_parameters
 from runtime.service.problems import problem
 from runtime.spec.flow import trigger_kind
-from runtime.store.base import RunFilter, RunRecord, RunStatus, StepRecord, StoreError
+from runtime.store.base import OutboxRecord, OutboxStatus, RunFilter, RunRecord, RunStatus, StepRecord, StoreError
 
 if TYPE_CHECKING:
     from runtime.service.service import Service
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 Endpoint = Callable[[Request], Awaitable[Response]]
 ROLES = ("viewer", "operator")
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
+OUTBOX_STATUSES: tuple[str, ...] = get_args(OutboxStatus)
 QUERY_PARAMETERS = query_parameters()  # (path, method) → the query parameters it takes
 # why a replay was refused → the status it is answered with
 REPLAY_REFUSALS = {"run_not_found": 404, "run_not_ended": 409, "flow_not_deployed": 409, "unknown_step": 404}
@@ -146,6 +148,23 @@ def step_view(record: StepRecord) -> dict[str, Any]:
     }
 
 
+def outbox_view(record: OutboxRecord) -> dict[str, Any]:
+    """One outbox message as the API shows it (without its request: the run's journal has that)."""
+    return {
+        "seq": record.seq,
+        "message_id": record.message_id,
+        "run_id": record.run_id,
+        "step": record.step_key,
+        "operation": record.operation,
+        "status": record.status,
+        "attempts": record.attempts,
+        "created_at": record.created_at,
+        "next_attempt_at": record.next_attempt_at,
+        "sent_at": record.sent_at,
+        "last_error": record.last_error,
+    }
+
+
 class AdminApi:
     def __init__(self, service: Service, tokens: dict[str, str] | None = None) -> None:
         self.service = service
@@ -204,6 +223,8 @@ class AdminApi:
             r("/api/v1/runs/{run_id}", "GET", "viewer", self.run),
             r("/api/v1/runs/{run_id}/replay", "POST", "operator", self.replay),
             r("/api/v1/dead-letters", "GET", "viewer", self.dead_letters),
+            r("/api/v1/outbox", "GET", "viewer", self.outbox),
+            r("/api/v1/outbox/{message_id}/requeue", "POST", "operator", self.requeue_outbox),
             r("/api/v1/reload", "POST", "operator", self.reload),
         ]
 
@@ -349,6 +370,34 @@ class AdminApi:
                 ]
             },
         )
+
+    async def outbox(self, request: Request) -> Response:
+        q = request.query_params
+        limit = query_int(q, "limit", 100, 1, 1000) or 100
+        after = query_int(q, "after", None, 0, MAX_SEQ)
+        status = q.get("status")
+        if status is not None and status not in OUTBOX_STATUSES:
+            raise BadQuery("status", f"unknown status {status!r}; one of {', '.join(OUTBOX_STATUSES)}")
+        found = await self.service.store.list_outbox(
+            run_id=q.get("run_id"),
+            status=status,  # type: ignore[arg-type]  # checked against OUTBOX_STATUSES above
+            limit=limit,
+            after=after,
+        )
+        next_page = found[-1].seq if len(found) == limit else None
+        return _json(self.service, {"messages": [outbox_view(m) for m in found], "next_after": next_page})
+
+    async def requeue_outbox(self, request: Request) -> Response:
+        message_id = request.path_params["message_id"]
+        service = self.service
+        requeued = await service.store.requeue_outbox(message_id, now=service.clock.time())
+        if not requeued:
+            detail = (
+                f"no given-up (failed) outbox message with id {message_id!r}; pending and sent ones stay as they are"
+            )
+            return _error(404, "not_found", detail)
+        service.outbox.notify()
+        return _json(service, {"message_id": message_id, "requeued": [outbox_view(m) for m in requeued]})
 
     async def reload(self, request: Request) -> Response:
         problems = await self.service.reload()

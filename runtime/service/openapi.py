@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, get_args
 
 from runtime import __version__
-from runtime.store.base import RunStatus
+from runtime.store.base import OutboxStatus, RunStatus
 
 MAX_SEQ = 2**63 - 1  # the largest run sequence number (`before` paging)
 REPLAY_OPTIONS = ("from_step", "input", "current_version", "dry_run")
@@ -109,7 +109,7 @@ def openapi_document() -> dict[str, Any]:
             "title": "Syncline admin API",
             "version": __version__,
             "description": (
-                "Inspect and operate a Syncline deployment: flows, runs, dead letters, replay, holds, "
+                "Inspect and operate a Syncline deployment: flows, runs, dead letters, replay, the outbox, holds, "
                 "business exceptions. "
                 "Every refusal is an RFC 9457 problem (`application/problem+json`) whose `code` member is a "
                 "stable reason; a method a path does not accept is answered 405 with `Allow`."
@@ -223,6 +223,35 @@ def openapi_document() -> dict[str, Any]:
                         _q("include_replayed", "true to include replayed ones", {"type": "boolean", "default": False}),
                         _limit(100, 1000),
                     ],
+                )
+            },
+            "/api/v1/outbox": {
+                "get": _op(
+                    "Outbox messages of `effect: publish` calls, oldest first",
+                    "viewer",
+                    [
+                        _q(
+                            "status",
+                            "`failed`: given up after their attempts (requeue them); `pending`: not sent yet; "
+                            "`sent`: kept for `service.outbox_retention`",
+                            {"type": "string", "enum": list(get_args(OutboxStatus))},
+                        ),
+                        _q("run_id", "the messages of one run"),
+                        _q(
+                            "after",
+                            "only messages after this `seq` (the page before's `next_after`)",
+                            {"type": "integer", "minimum": 0, "maximum": MAX_SEQ},
+                        ),
+                        _limit(100, 1000),
+                    ],
+                )
+            },
+            "/api/v1/outbox/{message_id}/requeue": {
+                "post": _op(
+                    "Requeue a given-up outbox message: sent again with the same message id",
+                    "operator",
+                    [_p("message_id")],
+                    responses={"404": "no failed (given-up) message with this id (`not_found`)"},
                 )
             },
             "/api/v1/holds": {"get": _op("Runs held for approval", "viewer", [_q("flow", "flow name")])},

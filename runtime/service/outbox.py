@@ -8,6 +8,12 @@ kept as `failed` with its error. Messages of one operation go out in commit orde
 (each outcome is written while the next message goes out); different operations are sent
 concurrently.
 
+Sent messages are deleted once they are older than the retention (`service.outbox_retention`,
+default 7 days): every `purge_interval` seconds the dispatcher deletes them in batches of
+`purge_batch` (`Store.purge_outbox`), oldest first, until a batch comes back short. Given-up
+(`failed`) messages stay until an operator requeues them (`POST /api/v1/outbox/{message_id}/requeue`,
+`syncline outbox requeue`), which keeps their message id.
+
 It claims again at once after a full batch, when a run commits new messages (`notify`, called by
 the executor after the commit), when a failed message's next attempt is due, and otherwise every
 `poll_interval` seconds (messages left by a node that died, once their lease ran out).
@@ -50,6 +56,9 @@ class OutboxDispatcher:
         batch: int = 32,
         retry: OutboxRetry | None = None,
         redact: Callable[[str], str] = lambda text: text,
+        retention: Callable[[], float] | None = None,
+        purge_interval: float = 60.0,
+        purge_batch: int = 1000,
     ) -> None:
         self.owner = owner
         self.clock = clock
@@ -65,6 +74,11 @@ class OutboxDispatcher:
         self._send: Sender | None = None
         self._stopping = False
         self._retries: list[float] = []  # next attempts of messages this node failed to send (a heap)
+        self.retention = retention  # seconds a sent message is kept (read at each purge: reloads change it)
+        self.purge_interval = purge_interval
+        self.purge_batch = max(1, purge_batch)
+        self._next_purge: float | None = None
+        self.purged = 0  # sent messages this node deleted
 
     def notify(self) -> None:
         """New messages were committed: claim now."""
@@ -107,7 +121,30 @@ class OutboxDispatcher:
                 await self._send_batch(claimed)
                 if len(claimed) == self.batch:
                     continue
+            await self._purge()
             await self._idle(self._wait())
+
+    async def _purge(self) -> None:
+        """Delete the sent messages older than the retention, a batch at a time, when a purge is due."""
+        store, now = self._store, self.clock.time()
+        if store is None or self.retention is None or (self._next_purge is not None and now < self._next_purge):
+            return
+        self._next_purge = now + self.purge_interval
+        cutoff = now - self.retention()
+        deleted = 0
+        try:
+            while not self._stopping:
+                count = await store.purge_outbox(sent_before=cutoff, limit=self.purge_batch)
+                deleted += count
+                if count < self.purge_batch:
+                    break
+                await asyncio.sleep(0)  # let the claims and the node's other work in between batches
+        except StoreError as exc:
+            self.metrics.store_errors.inc()
+            log.warning("outbox purge failed: %s", exc)
+        self.purged += deleted
+        if deleted:
+            log.info("outbox: deleted %d sent messages older than the retention", deleted)
 
     def _wait(self) -> float:
         """Seconds until the next claim: 0 when a retry came due, else until the next one or the poll."""

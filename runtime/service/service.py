@@ -50,6 +50,7 @@ from runtime.service.outbox import OutboxDispatcher
 from runtime.service.problems import PROBLEM_JSON, problem, problem_body
 from runtime.service.sources import SourceHost, source_hosts
 from runtime.service.workers import DEFAULT_CONCURRENCY, LeaseTimer, WorkerPool
+from runtime.spec.common import parse_duration
 from runtime.spec.flow import ScheduleTrigger
 from runtime.store.base import FINAL_STATUSES, RunRecord, Store, StoreError
 from runtime.store.factory import open_store
@@ -120,7 +121,12 @@ class Service:
         self._inline: dict[asyncio.Task[Any], str] = {}  # sync runs executing inline -> run id
         self.workers = WorkerPool(self, workers, poll_interval=poll_interval)
         self.outbox = OutboxDispatcher(  # sends committed `effect: publish` messages (runtime/service/outbox.py)
-            f"{self.node_id}/outbox", clock=self.clock, metrics=self.metrics, lease=lease, redact=self.secrets.redact
+            f"{self.node_id}/outbox",
+            clock=self.clock,
+            metrics=self.metrics,
+            lease=lease,
+            redact=self.secrets.redact,
+            retention=lambda: parse_duration(self.plan.project.service.outbox_retention),
         )
         self.events = WaitDispatcher(self)  # `wait` steps; `events.notify()` when a run emitted
         self.event_log_start = 0  # where event sources with no cursor begin reading (set before traffic)

@@ -58,6 +58,12 @@ class ServiceSettings(Model):
         description="Runs due and not started on the node's store above which broker and file sources stop "
         "taking events (backpressure) until the workers catch up; webhooks are not refused.",
     )
+    outbox_retention: Duration = Field(
+        "7d",
+        description="How long a sent outbox message (`effect: publish`) is kept before the dispatcher deletes "
+        "it (in batches of 1,000, checked every minute); messages not sent or given up are never deleted.",
+        examples=["7d", "12h"],
+    )
 
 
 class Project(Document):

@@ -113,6 +113,78 @@ async def test_failed_sends_are_retried_then_given_up_and_counted() -> None:
     assert await store.outbox_stats(now=CLOCK.time()) == {"pending": 0.0, "failed": 1.0, "oldest_age": 0.0}
 
 
+async def test_a_requeued_message_is_sent_again_with_its_message_id() -> None:
+    store = MemoryStore()
+    await store.open()
+    sent: list[str] = []
+    broker_up = False
+
+    async def send(record: OutboxRecord) -> Any:
+        if not broker_up:
+            raise ConnectorError("bus.publish: cannot connect", reason="connect", error_class="retriable")
+        sent.append(record.message_id)
+
+    outbox = dispatcher(Metrics(), retry=OutboxRetry(first=0.01, cap=0.01, attempts=2), poll_interval=0.02)
+    [message_id] = await commit(store, ["bus.publish"])
+    outbox.start(store, send)
+    try:
+        [gone] = await wait_until(lambda: store.list_outbox(status="failed"), timeout=5)
+        broker_up = True
+        [requeued] = await store.requeue_outbox(message_id, now=CLOCK.time())
+        assert (requeued.seq, requeued.status) == (gone.seq, "pending")
+        await wait_until(lambda: _sent(store, 1), timeout=5)
+    finally:
+        await outbox.stop()
+    assert sent == [message_id]  # once, under the id it was committed with
+
+
+async def test_sent_messages_past_the_retention_are_deleted_in_batches() -> None:
+    store = MemoryStore()
+    await store.open()
+
+    async def send(record: OutboxRecord) -> Any:
+        return None
+
+    retention = [3600.0]
+    batches: list[int] = []
+    purge = store.purge_outbox
+
+    async def counted_purge(*, sent_before: float, limit: int = 1000) -> int:
+        deleted = await purge(sent_before=sent_before, limit=limit)
+        batches.append(deleted)
+        return deleted
+
+    store.purge_outbox = counted_purge  # type: ignore[method-assign]
+    outbox = dispatcher(
+        Metrics(), poll_interval=0.01, purge_interval=0.01, purge_batch=2, retention=lambda: retention[0]
+    )
+    ids = await commit(store, ["bus.publish"] * 5)
+    outbox.start(store, send)
+    try:
+        await wait_until(lambda: _sent(store, 5), timeout=5)
+        purges = outbox._next_purge
+
+        async def purge_ran() -> bool:
+            return outbox._next_purge != purges
+
+        await wait_until(purge_ran, timeout=5)  # a purge ran: nothing is an hour old
+        assert len(await store.list_outbox()) == 5 and outbox.purged == 0
+        [pending] = await commit(store, ["bus.publish"])  # not sent yet when the retention drops: kept
+        await store.claim_outbox("someone-else", now=CLOCK.time(), lease=3600)
+        retention[0] = 0.0
+
+        async def all_purged() -> bool:
+            return outbox.purged == 5
+
+        batches.clear()
+        await wait_until(all_purged, timeout=5)
+    finally:
+        await outbox.stop()
+    assert [m.message_id for m in await store.list_outbox()] == [pending]
+    assert [n for n in batches if n] == [2, 2, 1]  # bounded batches, until one comes back short
+    assert len(ids) == 5
+
+
 async def test_a_stopped_dispatcher_sends_nothing() -> None:
     store = MemoryStore()
     await store.open()
