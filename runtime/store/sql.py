@@ -869,14 +869,24 @@ _REQUEUE_OUTBOX = (
     .values(status="pending", next_attempt_at=bindparam("o_now"), attempts=0, lease_owner=None, lease_expires=None)
     .returning(*outbox.c)
 )
-# Sent messages are deleted oldest seq first, a batch at a time: the scan walks the primary key from
-# the oldest message and stops after `limit` rows that qualify (sent messages are mostly the oldest).
+# Sent messages are deleted oldest seq first, a batch at a time, without an index of their own: a
+# message sent before the cutoff was created before it, and seq follows creation, so the scan walks the
+# primary key only up to the first message created since the cutoff (found by the same walk from the
+# oldest message). What it reads is the old rows (the ones to delete and the few failed ones), not the
+# retention's worth of recent traffic. A message created out of order (clock skew between nodes) past
+# that boundary is deleted by a later purge.
+_PURGE_BEFORE = bindparam("o_before", type_=outbox.c.sent_at.type)
+_PURGE_BOUNDARY = func.coalesce(
+    select(outbox.c.seq).where(outbox.c.created_at >= _PURGE_BEFORE).order_by(outbox.c.seq).limit(1).scalar_subquery(),
+    select(func.max(outbox.c.seq) + 1).scalar_subquery(),
+)
 _PURGE_OUTBOX = delete(outbox).where(
     outbox.c.seq.in_(
         select(outbox.c.seq)
         .where(
+            outbox.c.seq < _PURGE_BOUNDARY,
             outbox.c.status == literal_column("'sent'"),
-            outbox.c.sent_at < bindparam("o_before", type_=outbox.c.sent_at.type),
+            outbox.c.sent_at < _PURGE_BEFORE,
         )
         .order_by(outbox.c.seq)
         .limit(bindparam("o_limit", type_=outbox.c.seq.type))
