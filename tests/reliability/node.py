@@ -9,6 +9,7 @@ seconds. Its output goes to a log file whose tail is shown when it fails to star
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -66,12 +67,16 @@ def webhook_flow(
     *,
     retry: str = "{attempts: 6, backoff: exponential, initial: 100ms, max: 5s}",
     timeout: str = "2s",
+    ordering_key: str | None = None,
 ) -> str:
     """A flow: a webhook deduplicated by `input.id` whose one step posts the payload to the sink.
 
     The step sends no explicit idempotency key, so the engine's default key (a hash of flow, run
     and step) is what the sink sees: stable across resumes, retries and replays of one event.
+    With an `ordering_key` its runs wait in the queue and are claimed (a run without one is handed
+    straight to a free worker slot when intake commits it).
     """
+    ordering = f"\n            ordering_key: {json.dumps(ordering_key)}" if ordering_key else ""
     return textwrap.dedent(
         f"""\
         kind: Flow
@@ -82,7 +87,7 @@ def webhook_flow(
           webhook:
             path: {path}
             idempotency_key: "{{{{ input.id }}}}"
-            max_body: 512KB
+            max_body: 512KB{ordering}
         steps:
           - id: deliver
             call: sink.deliver

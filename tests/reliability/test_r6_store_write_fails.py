@@ -14,7 +14,9 @@ Each event of the scenario gets its own fault point: its intake (`create_run`), 
 journal write that records its step together with the run's outcome (`write_journal`); for events
 the sink rejects (the run is dead-lettered) the dead-letter write; for events the sink first
 answers 429 `Retry-After: 3` the write that suspends the run as `retrying`, its claim when due and
-the writes after it.
+the writes after it. Those runs go through the queue (their flow has an ordering key); the runs of
+a second flow without one are handed straight to a free worker slot when intake commits them (no
+claim, no starting update), and get the faults of that path: intake, journal, dead letter.
 
 Promise: a refused intake is answered 503 and the sender's repeat is accepted (202, or 200 naming
 the run when the refused write had in fact committed); every run still reaches its final state
@@ -87,6 +89,14 @@ SUSPEND_POINTS = [
     Fault("write_journal", 2, "after"),
 ]
 OUTCOMES = {"ok": POINTS, "reject": POINTS + DEAD_LETTER_POINTS, "suspend": SUSPEND_POINTS}
+# a run handed straight to a worker: created leased to the node, so no claim and no starting update
+HANDED_POINTS = [fault for fault in POINTS if fault.method not in ("claim", "update_run")]
+HANDED_OUTCOMES = {"ok": HANDED_POINTS, "reject": HANDED_POINTS + DEAD_LETTER_POINTS}
+QUEUED_FLOW, HANDED_FLOW = "deliver", "handed"
+
+
+def flow_of(event_id: str) -> str:
+    return HANDED_FLOW if event_id.startswith("r6h-") else QUEUED_FLOW
 
 
 class FaultyStore:
@@ -98,6 +108,7 @@ class FaultyStore:
         self.event_of: dict[str, str] = {}  # run id -> event id
         self.counts: Counter[tuple[str, str]] = Counter()
         self.fired: list[tuple[str, str]] = []  # (event id, fault label)
+        self.claimed: set[str] = set()  # ids of the runs claims returned
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -135,6 +146,7 @@ class FaultyStore:
 
     async def claim(self, worker: str, *, now: float, lease: float, limit: int = 1) -> list[RunRecord]:
         runs = await self.inner.claim(worker, now=now, lease=lease, limit=limit)
+        self.claimed.update(run.id for run in runs)
         for run in runs:
             if isinstance(run.input, dict):
                 self.event_of[run.id] = str(run.input.get("id"))
@@ -185,12 +197,17 @@ async def test_r6_a_failed_store_write_loses_nothing_and_strands_nothing(
     scale: str, store_url: str, tmp_path: Path
 ) -> None:
     copies = 1 if scale == "short" else 3
-    project = write_project(tmp_path / "project", {"deliver": webhook_flow("deliver", "/hooks/events")})
+    flows = {
+        QUEUED_FLOW: webhook_flow(QUEUED_FLOW, "/hooks/events", ordering_key="{{ input.id }}"),
+        HANDED_FLOW: webhook_flow(HANDED_FLOW, "/hooks/handed"),
+    }
+    project = write_project(tmp_path / "project", flows)
     plans: dict[str, Fault] = {}
-    for outcome, points in OUTCOMES.items():
-        for fault in points:
-            for i in range(copies):
-                plans[f"r6w-{outcome}-{fault.label}-{i}"] = fault
+    for prefix, outcomes in (("r6w", OUTCOMES), ("r6h", HANDED_OUTCOMES)):
+        for outcome, points in outcomes.items():
+            for fault in points:
+                for i in range(copies):
+                    plans[f"{prefix}-{outcome}-{fault.label}-{i}"] = fault
     with Sink(failure=sink_rule) as sink:
         service = Service(
             project,
@@ -223,13 +240,14 @@ async def test_r6_a_failed_store_write_loses_nothing_and_strands_nothing(
                 bodies = {e: json.dumps({"id": e}).encode() for e in plans}
 
                 async def post(event_id: str) -> httpx.Response:
+                    path = "/hooks/handed" if flow_of(event_id) == HANDED_FLOW else "/hooks/events"
                     return await client.post(
-                        base + "/hooks/events", content=bodies[event_id], headers={"Content-Type": "application/json"}
+                        base + path, content=bodies[event_id], headers={"Content-Type": "application/json"}
                     )
 
-                first = dict(zip(plans, await asyncio.gather(*(post(e) for e in plans)), strict=True))
                 run_of: dict[str, str] = {}
-                for event_id, reply in first.items():
+
+                async def deliver(event_id: str, reply: httpx.Response) -> None:
                     if plans[event_id].method == "create_run":
                         assert reply.status_code == 503, f"{event_id}: {reply.status_code} {reply.text}"
                         again = await post(event_id)
@@ -247,11 +265,34 @@ async def test_r6_a_failed_store_write_loses_nothing_and_strands_nothing(
                             stuck.append(f"{event_id}: {run and (run.status, run.lease_owner, run.lease_expires)}")
                     return f"{len(stuck)} runs not final: {stuck[:6]}" if stuck else None
 
+                # the queued flow's events all at once; then, on an idle node, the handed flow's one by
+                # one, so each finds a free slot and is handed over
+                queued = [e for e in plans if flow_of(e) == QUEUED_FLOW]
+                for event_id, reply in zip(queued, await asyncio.gather(*(post(e) for e in queued)), strict=True):
+                    await deliver(event_id, reply)
                 await eventually(settled, timeout=12 * LEASE + 10, interval=0.2)
+                handed = [e for e in plans if flow_of(e) == HANDED_FLOW]
+                claimed_before = set(faulty.claimed)
+                for event_id in handed:
+                    await deliver(event_id, await post(event_id))
+                await eventually(settled, timeout=12 * LEASE + 10, interval=0.2)
+                # a handed run is claimed only to resume after a failed write (once its lease expired);
+                # one whose intake was refused and repeated, or whose last write failed after committing,
+                # has nothing to resume and never is
+                claimed = faulty.claimed - claimed_before
+                straight = {e for e in handed if run_of[e] not in claimed}
+                untouched = {
+                    e
+                    for e in handed
+                    if plans[e] in (Fault("create_run", 1, "before"), Fault("dead_letter", 1, "after"))
+                    or (plans[e] == Fault("write_journal", 1, "after") and "-ok-" in e)
+                }
+                assert straight == untouched, f"ran without a claim: {sorted(straight)}, want {sorted(untouched)}"
                 letters = {d.run_id for d in await faulty.inner.list_dead_letters(limit=1000)}
                 runs = {e: await faulty.inner.get_run(r) for e, r in run_of.items()}
                 for event_id in plans:
-                    assert await faulty.inner.find_run("deliver", event_id) == runs[event_id], "one run per event"
+                    found = await faulty.inner.find_run(flow_of(event_id), event_id)
+                    assert found == runs[event_id], "one run per event"
         finally:
             server.should_exit = True
             await serving
@@ -263,7 +304,7 @@ async def test_r6_a_failed_store_write_loses_nothing_and_strands_nothing(
     for event_id, run in runs.items():
         assert run is not None
         expected = "dead_lettered" if "-reject-" in event_id else "succeeded"
-        assert run.status == expected, f"{event_id}: {run.status}, want {expected}"
+        assert run.status == expected, f"{event_id}: {run.status}, want {expected}: {run.error}"
         if expected == "dead_lettered":
             assert run.id in letters, f"{event_id}: dead-lettered without a dead letter"
         assert len(keys.get(event_id, set())) == 1, f"{event_id}: delivered under keys {keys.get(event_id)}"
