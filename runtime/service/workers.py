@@ -9,7 +9,9 @@ claims when intake says there is new work (`notify`), and otherwise polls the st
 due retries, timers and runs accepted by other nodes are picked up too. A wake-up that comes while
 a claim is under way is kept (the event is cleared before claiming), so new work never waits for
 the poll. Each claim leases its runs to an owner of its own (`<node>/c<n>`), so a run this node
-still executes is never confused with a later claim of the same run.
+still executes is never confused with a later claim of the same run — and so that after a claim
+whose answer was lost (committed, then the connection dropped) its runs can be given back at once
+(`Store.release_claim`) instead of waiting for their leases and counting a stall.
 
 Intake hands runs over directly (`reserve`, then `adopt`): a webhook delivery or a source's event
 that becomes a new run while the node has room is committed already leased to one of this node's
@@ -126,6 +128,7 @@ class WorkerPool:
             except StoreError as exc:
                 service.metrics.store_errors.inc()
                 log.warning("claim failed: %s", exc)
+                self._give_back_claim(owner)
                 await self._idle(min(self.poll_interval * 8, 2.0))
                 continue
             # intake may have handed runs over while the claim was under way: what no longer fits goes
@@ -173,6 +176,22 @@ class WorkerPool:
         service = self.service
         service.executor(service.plan_for(run)).mark_fresh(run.id)  # nothing journaled, already marked running
         self._start(run, owner)
+
+    def _give_back_claim(self, owner: str) -> None:
+        """A claim failed: it may have committed with its answer lost. Its owner is its own, so every
+        run still leased to it goes back to the queue at once, without a stall counted (when the
+        store cannot be reached now either, the leases expire and the runs are claimed again)."""
+
+        async def give_back() -> None:
+            with contextlib.suppress(StoreError):
+                returned = await self.service.store.release_claim(owner)
+                if returned:
+                    log.info("gave back %d runs of a claim whose answer was lost", returned)
+                    self.wake.set()
+
+        task = asyncio.create_task(give_back())
+        self._returning.add(task)
+        task.add_done_callback(self._returning.discard)
 
     def _give_back(self, run: RunRecord, owner: str) -> None:
         task = asyncio.create_task(self._release(run, owner))

@@ -315,6 +315,11 @@ class Store(Protocol):
     async def release(self, run_id: str, worker: str) -> None:
         """Give a running run back to the queue (status queued, lease cleared)."""
 
+    async def release_claim(self, worker: str) -> int:
+        """Give back every run still leased to `worker` (one claim's owner) that it has not started:
+        after a claim whose answer was lost, so its runs wait neither for their leases nor count a
+        stall. Returns how many runs went back to the queue."""
+
     # ---- journal ----
     async def record_step(self, record: StepRecord, events: Sequence[EventRecord] = ()) -> StepRecord:
         """Append a step to the run's journal (returned with its `seq`: 1, 2, ... per run) and store

@@ -216,6 +216,13 @@ class MemoryStore:
             if row is not None and row["status"] == "running" and row["lease_owner"] == worker:
                 row.update(status="queued", lease_owner=None, lease_expires=None)
 
+    async def release_claim(self, worker: str) -> int:
+        with self._locked():
+            taken = [r for r in self._runs.values() if r["status"] == "running" and r["lease_owner"] == worker]
+            for row in taken:
+                row.update(status="queued", lease_owner=None, lease_expires=None)
+            return len(taken)
+
     # ---- journal ----
 
     async def record_step(self, record: StepRecord, events: Sequence[EventRecord] = ()) -> StepRecord:

@@ -65,6 +65,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from runtime.expr.jsonvalues import dumps
 from runtime.store import migrations
 from runtime.store.base import (
+    CLAIMABLE_STATUSES,
     PARKED_MARK,
     PENDING_STATUSES,
     CreatedRun,
@@ -451,6 +452,16 @@ _EVENTS_AFTER = select(events).where(events.c.id > bindparam("after")).order_by(
 _HELD = (runs.c.id == bindparam("b_run_id"), runs.c.lease_owner == bindparam("b_worker"), runs.c.status == "running")
 _RENEW = update(runs).where(*_HELD).values(lease_expires=bindparam("b_expires"))
 _RELEASE = update(runs).where(*_HELD).values(status="queued", lease_owner=None, lease_expires=None)
+# every run of one claim's owner (the status IN lets the claimable partial index find them)
+_RELEASE_CLAIM = (
+    update(runs)
+    .where(
+        runs.c.status.in_(statuses(*CLAIMABLE_STATUSES)),
+        runs.c.status == literal_column("'running'"),
+        runs.c.lease_owner == bindparam("b_worker"),
+    )
+    .values(status="queued", lease_owner=None, lease_expires=None)
+)
 _UPDATES: dict[tuple[str, ...], Executable] = {}
 
 
@@ -1108,6 +1119,10 @@ class SqlStore:
     async def release(self, run_id: str, worker: str) -> None:
         params = {"b_run_id": run_id, "b_worker": worker}
         await self._write(lambda conn: conn.execute(_RELEASE, params).rowcount)
+
+    async def release_claim(self, worker: str) -> int:
+        params = {"b_worker": worker}
+        return int(await self._write(lambda conn: conn.execute(_RELEASE_CLAIM, params).rowcount))
 
     # ---- journal ----
 

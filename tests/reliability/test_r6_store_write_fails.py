@@ -273,6 +273,7 @@ async def test_r6_a_failed_store_write_loses_nothing_and_strands_nothing(
                 await eventually(settled, timeout=12 * LEASE + 10, interval=0.2)
                 handed = [e for e in plans if flow_of(e) == HANDED_FLOW]
                 claimed_before = set(faulty.claimed)
+                service.workers.limit += len(handed)  # a free slot for each, whatever the others still hold
                 for event_id in handed:
                     await deliver(event_id, await post(event_id))
                 await eventually(settled, timeout=12 * LEASE + 10, interval=0.2)

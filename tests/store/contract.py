@@ -288,6 +288,23 @@ class StoreContract:
         assert not await store.renew("missing", "w3", now=T0, lease=1)
 
     @async_test
+    async def test_release_claim_gives_back_one_claims_runs_without_a_stall(self, store: Store) -> None:
+        made = [(await store.create_run(run(input={"i": i}), now=T0)).run.id for i in range(3)]
+        lost = await store.claim("node/c1", now=T0, lease=10, limit=2)  # say its answer never arrived
+        kept = await store.claim("node/c2", now=T0, lease=10, limit=1)
+        assert sorted(r.id for r in lost + kept) == sorted(made)
+        assert await store.release_claim("node/c1") == 2
+        assert await store.release_claim("node/c1") == 0
+        for taken in lost:
+            back = await store.get_run(taken.id)
+            assert back is not None and (back.status, back.lease_owner, back.lease_expires) == ("queued", None, None)
+        still = await store.get_run(kept[0].id)
+        assert still is not None and (still.status, still.lease_owner) == ("running", "node/c2")
+        again = await store.claim("node/c3", now=T0 + 1, lease=10, limit=5)  # at once, not after the lease
+        assert sorted(r.id for r in again) == sorted(r.id for r in lost)
+        assert all(r.stalls == 0 for r in again)
+
+    @async_test
     async def test_ordering_key_runs_one_at_a_time_in_acceptance_order(self, store: Store) -> None:
         a = [(await store.create_run(run(ordering_key="A", input={"i": i}), now=T0 + i)).run.id for i in range(3)]
         b = [(await store.create_run(run(ordering_key="B", input={"i": i}), now=T0 + i)).run.id for i in range(2)]
