@@ -253,7 +253,8 @@ def nodered_rate(sink_port: int, scratch: Path, seconds: float, warmup: float) -
     port = free_port()
     proc = _nodered.start(scratch / f"nodered-{port}", port, sink_port)
     try:
-        wait_until(proc, lambda: request(port, "POST", SYNC_PATH, order_body("x"))[0] == 201, 60)
+        json_body = {"Content-Type": "application/json"}  # else Node-RED hands the flow a string
+        wait_until(proc, lambda: request(port, "POST", SYNC_PATH, order_body("x"), json_body)[0] == 201, 90)
         return p1_load(port, SYNC_PATH, seconds, warmup=warmup).rps
     finally:
         proc.stop()
