@@ -34,7 +34,11 @@ A `Source` is started once per flow by the service (and stopped on shutdown or r
   id, waiting until one comes; `emitted_start()`: where a reader with no cursor begins), as the
   `event` kind does; an accepted event's `caused_by` names the run that emitted it (the new run's
   parent);
-- wait while the node is too busy (`ready()`: backpressure; a source takes no more than it is told);
+- wait while the node is too busy (`ready()`: backpressure — while its backlog is over the limit, and
+  briefly while every run slot is taken, so events wait at their origin rather than in the queue; a
+  source takes no more than it is told), and learn how many runs could start at once (`room()`: a
+  source taking events in batches takes at most that many when it is more than 0, so each starts as
+  soon as it is committed);
 - reach its connection's live connector (`connector()`), call an operation through the same path as
   flows (`call`), compile the trigger's templates (`compile`), read the clock, log (through `redact`),
   say it reached its origin (`progressed`) and how late an event came (`delay`), count metrics (`count`).
@@ -211,7 +215,13 @@ class SourceContext(Protocol):
         ...
 
     async def ready(self) -> None:
-        """Return when the node has room for more runs (waits while its backlog is over the limit)."""
+        """Return when the node has room for more runs: waits while its backlog is over the limit, and
+        while every run slot is taken for up to a moment (a quarter second), after which events go to
+        the queue."""
+        ...
+
+    def room(self) -> int:
+        """How many runs the node could start right now (free run slots; 0 when all are taken)."""
         ...
 
     def paused(self) -> bool:

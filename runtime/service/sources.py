@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("syncline.sources")
 
 BACKLOG_CHECK_INTERVAL = 0.5  # seconds between two reads of the node's backlog
+SLOT_PATIENCE = 0.25  # seconds `ready` waits for a free run slot before events go to the queue
 RESTART_FIRST, RESTART_MAX = 1.0, 60.0
 ACTIVE_STATUSES = ("queued", "running", "retrying", "waiting", "held")
 
@@ -192,6 +193,12 @@ class NodeSourceContext(SourceContext):
     async def ready(self) -> None:
         while await self._check_backlog():
             await self.clock.sleep(BACKLOG_CHECK_INTERVAL)
+        # while every run slot is taken, events wait at their origin a moment (a slot frees soon on a
+        # busy node): taken then, they start at once instead of going through the queue
+        await self._service.workers.wait_for_room(SLOT_PATIENCE)
+
+    def room(self) -> int:
+        return self._service.workers.free
 
     def paused(self) -> bool:
         return self._over_limit

@@ -149,6 +149,28 @@ class WorkerPool:
             await asyncio.wait_for(self.wake.wait(), seconds)
 
     @property
+    def free(self) -> int:
+        """Run slots free now (0 when the pool runs nothing: triggers only, or stopping)."""
+        if self._dispatcher is None or self._stopping:
+            return 0
+        return max(0, self.limit - len(self._runs) - self._reserved)
+
+    async def wait_for_room(self, patience: float) -> None:
+        """Return once a run slot is free, or after `patience` seconds (at once when the pool runs
+        nothing: intake then only feeds the queue)."""
+        if self._dispatcher is None or self._stopping or self.free > 0:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
+        while self.free == 0 and not self._stopping and self._dispatcher is not None:
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            self._freed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._freed.wait(), left)
+
+    @property
     def reserved(self) -> int:
         """Slots promised to intake hand-overs whose runs are not committed yet."""
         return self._reserved

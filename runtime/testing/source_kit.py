@@ -110,6 +110,7 @@ class KitContext(SourceContext):
     dead: list[tuple[SourceEvent, str, str]] = field(default_factory=list)
     stored_cursor: Any = None
     pause: bool = False
+    free_slots: int = 64  # what `room()` says: free run slots of the node
     refuse_accepts: bool = False
     progress: int = 0
     counters: dict[str, float] = field(default_factory=dict)
@@ -168,6 +169,9 @@ class KitContext(SourceContext):
 
     def paused(self) -> bool:
         return self.pause
+
+    def room(self) -> int:
+        return self.free_slots
 
     def progressed(self) -> None:
         self.progress += 1

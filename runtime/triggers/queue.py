@@ -179,6 +179,8 @@ class QueueSource:
                 _still_running()
                 first = await buffer.get()
                 await ctx.ready()  # backpressure: while the node is too busy, the broker keeps the messages
+                room = ctx.room()  # free run slots: a batch that fits starts at once, without the queue
+                size = min(self.spec.prefetch, room) if room > 0 else self.spec.prefetch
                 batch: list[InboundMessage] = []
                 end: _End | None = None
                 item: InboundMessage | _End = first
@@ -188,7 +190,7 @@ class QueueSource:
                         break
                     batch.append(item)
                     slots.release()
-                    if len(batch) >= self.spec.prefetch or buffer.empty():
+                    if len(batch) >= size or buffer.empty():
                         break
                     item = buffer.get_nowait()
                 if batch:

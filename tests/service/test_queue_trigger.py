@@ -447,13 +447,14 @@ async def test_a_crash_between_commit_and_ack_is_the_same_run(
 async def test_over_max_backlog_the_source_stops_taking(tmp_path: Path, sink: Sink, nodes: StartNode) -> None:
     """One worker and a slow sink: the node's backlog grows past `max_backlog: 5`; the source stops
     taking (it reads the backlog every half second, so one burst may pass before it notices) and the
-    broker holds the rest until the workers caught up."""
+    broker holds the rest until the workers caught up. (While its one run slot is taken the source
+    first waits a quarter second for it; a call slower than that lets the backlog grow.)"""
     kit = Amqp()
     need(kit.name, kit.port)
     await kit.setup()
     try:
         for n in range(1000):
-            sink.rule(f"/got/{n}", delay=0.02)  # the one worker is slower than the intake
+            sink.rule(f"/got/{n}", delay=0.4)  # the one worker is slower than the intake
         node = await serve(
             tmp_path, sink, nodes, kit, flow(kit, prefetch=4), extra="service: {max_backlog: 5}\n", workers=1
         )
@@ -471,6 +472,8 @@ async def test_over_max_backlog_the_source_stops_taking(tmp_path: Path, sink: Si
         taken = len(await runs(node))
         assert taken < published
         assert taken <= 5 + 200 * 0.5 + 2 * 4  # the limit, half a second's intake, two batches
+        for n in range(1000):
+            sink.rule(f"/got/{n}", delay=0.0)  # the worker catches up
         await until(lambda: len(got(sink)) == published, timeout=30)
         assert got(sink) == {n: 1 for n in range(published)}
         assert await kit.waiting() == 0
@@ -524,5 +527,30 @@ async def test_runs_of_one_ordering_key_call_in_arrival_order(tmp_path: Path, si
             assert numbers == sorted(numbers), f"customer C-{customer} called out of order: {numbers}"
             for before, after in itertools.pairwise(mine):  # one at a time: no overlap
                 assert after.start >= before.end, f"C-{customer}: {after.path} began before {before.path} ended"
+    finally:
+        await kit.cleanup()
+
+
+async def test_messages_wait_in_the_broker_for_a_free_run_slot(tmp_path: Path, sink: Sink, nodes: StartNode) -> None:
+    """Two run slots and calls of 0.1 s: the source takes what fits into the free slots (waiting a
+    moment for one), so every message's run starts as soon as it is committed — none waits in the
+    node's queue for a claim — and never more than two run at once."""
+    from tests.service.test_handoff import count_claims
+
+    kit = Amqp()
+    need(kit.name, kit.port)
+    await kit.setup()
+    try:
+        for n in range(12):
+            sink.rule(f"/got/{n}", delay=0.1)
+        node = await serve(tmp_path, sink, nodes, kit, flow(kit, prefetch=8), workers=2)
+        claimed = count_claims(node.service)
+        for n in range(12):
+            await kit.publish(body(n), f"m-{n}")
+        await until(lambda: len(got(sink)) == 12, timeout=20)
+        assert got(sink) == {n: 1 for n in range(12)}
+        hits = [h for h in sink.hits if h.path.startswith("/got/")]
+        assert max(sum(1 for o in hits if o.start <= h.start < o.end) for h in hits) <= 2
+        assert claimed == [], f"{len(claimed)} runs went through the queue"
     finally:
         await kit.cleanup()

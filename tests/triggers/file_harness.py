@@ -49,6 +49,7 @@ class FakeContext:
         self.crash_after: int | None = None
         self.counts: dict[str, float] = {}
         self.ready_calls = 0
+        self.free_slots = 64
         self._connector = connector
 
     async def accept(self, events: Sequence[SourceEvent], *, cursor: Any = NO_CURSOR) -> list[Accepted]:
@@ -78,6 +79,9 @@ class FakeContext:
 
     def paused(self) -> bool:
         return False
+
+    def room(self) -> int:
+        return self.free_slots
 
     def progressed(self) -> None:
         pass

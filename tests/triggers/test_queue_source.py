@@ -80,6 +80,7 @@ class Context:
         self.fail_accepts = fail_accepts
         self.paused_for = 0  # ready() calls that wait before returning
         self.ready_calls = 0
+        self.free_slots = 64
         self.acked_at_accept: list[list[bool]] = []
         self.messages: list[Message] = []
         self.schema_problem: Any = lambda payload: None  # what schema_error answers
@@ -97,6 +98,9 @@ class Context:
 
     async def cursor(self) -> Any:
         return None
+
+    def room(self) -> int:
+        return self.free_slots
 
     async def ready(self) -> None:
         self.ready_calls += 1
@@ -160,6 +164,24 @@ async def test_messages_are_accepted_in_order_and_acked_only_after_the_accept() 
         ids = {e.key for e in batch}
         assert not any(acked for acked, m in zip(seen, messages, strict=True) if m.message_id in ids)
     assert ctx.letters == []
+
+
+async def test_a_batch_takes_no_more_than_the_free_run_slots() -> None:
+    """With 2 run slots free, batches of at most 2 (each run starts at once instead of queueing); with
+    none free (the wait for one ran out), batches up to the prefetch again."""
+    messages = [Message(f'{{"n": {n}}}'.encode(), f"m-{n}") for n in range(9)]
+    ctx = Context(Broker(Consumer([(messages, None)])))
+    ctx.messages = messages
+    ctx.free_slots = 2
+    await run_until(QueueSource(spec(prefetch=8)), ctx, lambda: all(m.acked for m in messages))
+    assert [e.key for batch in ctx.accepted for e in batch] == [f"m-{n}" for n in range(9)]
+    assert max(len(batch) for batch in ctx.accepted) == 2
+    full = [Message(f'{{"n": {n}}}'.encode(), f"f-{n}") for n in range(9)]
+    busy = Context(Broker(Consumer([(full, None)])))
+    busy.messages = full
+    busy.free_slots = 0
+    await run_until(QueueSource(spec(prefetch=8)), busy, lambda: all(m.acked for m in full))
+    assert max(len(batch) for batch in busy.accepted) > 2
 
 
 async def test_the_consumer_gets_the_subject_group_and_prefetch() -> None:
