@@ -11,7 +11,7 @@ from pathlib import Path
 from runtime.compiler.context import CheckContext
 from runtime.compiler.walk import iter_steps
 from runtime.spec.documents import ParsedDocument
-from runtime.spec.flow import Flow, GotoAction, StepBase, WebhookTrigger
+from runtime.spec.flow import Flow, GotoAction, StepBase
 from runtime.spec.flowtest import InputFile
 from runtime.spec.yamlload import Loc
 from runtime.step_api import Reference
@@ -171,8 +171,6 @@ def check_flow_references(ctx: CheckContext, doc: ParsedDocument) -> None:
     if flow.on_exception is not None:
         check_call(ctx, doc, flow.on_exception.call, ("on_exception", "call"))
     trigger = flow.trigger
-    if isinstance(trigger, WebhookTrigger) and trigger.webhook.schema_:
-        check_schema_ref(ctx, doc, trigger.webhook.schema_, ("trigger", "webhook", "schema"))
     kind = trigger_type_of(trigger)
     spec = trigger_spec(trigger)
     if kind.schema_field and (schema := kind.field_value(spec, kind.schema_field)):

@@ -33,7 +33,7 @@ from runtime.compiler.references import did_you_mean
 from runtime.compiler.walk import iter_steps
 from runtime.expr import CompileError
 from runtime.spec.documents import ParsedDocument, format_loc
-from runtime.spec.flow import ManualTrigger, WebhookTrigger
+from runtime.spec.flow import ManualTrigger
 from runtime.spec.yamlload import Loc
 from runtime.trigger_registry import trigger_spec, trigger_type_of
 
@@ -397,8 +397,6 @@ def _view(ctx: CheckContext, relative: str | None) -> SchemaView | None:
 
 def flow_input_schema(flow_doc: ParsedDocument) -> str | None:
     trigger = flow_doc.model.trigger
-    if isinstance(trigger, WebhookTrigger):
-        return trigger.webhook.schema_
     if isinstance(trigger, ManualTrigger):
         return trigger.manual.input_schema
     kind = trigger_type_of(trigger)

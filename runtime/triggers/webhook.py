@@ -75,6 +75,7 @@ TRIGGER = TriggerType(
     wrapper=WebhookTrigger,
     description="HTTP requests at a path of the service.",
     http=WebhookIntake,
+    schema_field="schema_",  # `schema` in YAML: validate checks the file, the typed checks read `input.`
     idempotency_field="idempotency_key",
     ordering_field="ordering_key",
     explain=_explain,
