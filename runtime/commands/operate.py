@@ -31,7 +31,7 @@ from runtime.errors import ProjectError, UsageError
 from runtime.expr import dumps
 from runtime.policy.mask import presenter_for_project
 from runtime.render.redacted import redacted
-from runtime.render.report import run_as_dict, run_as_text, wrap
+from runtime.render.report import outbox_view, run_as_dict, run_as_text, wrap
 from runtime.secrets import SecretStore
 from runtime.store.base import OutboxRecord, OutboxStatus, RunFilter, RunRecord, RunStatus, Store
 from runtime.store.factory import open_store
@@ -214,21 +214,6 @@ async def _dlq_list(args: argparse.Namespace, plan: Plan, store: Store) -> int:
     return 0
 
 
-def _outbox_view(record: OutboxRecord, mask: Callable[[Any], Any]) -> dict[str, Any]:
-    return {
-        "seq": record.seq,
-        "message_id": record.message_id,
-        "run_id": record.run_id,
-        "step": record.step_key,
-        "operation": record.operation,
-        "status": record.status,
-        "attempts": record.attempts,
-        "created_at": record.created_at,
-        "sent_at": record.sent_at,
-        "last_error": mask(record.last_error),
-    }
-
-
 def _outbox_line(record: OutboxRecord, mask: Callable[[Any], Any]) -> str:
     error = f"  {mask(record.last_error)}" if record.last_error and record.status != "sent" else ""
     return (
@@ -241,7 +226,7 @@ async def _outbox_list(args: argparse.Namespace, plan: Plan, store: Store) -> in
     found = await store.list_outbox(run_id=args.run_id, status=args.status, limit=args.limit)
     mask = presenter_for_project(plan)
     lines = [_outbox_line(m, mask) for m in found]
-    _out(args, [_outbox_view(m, mask) for m in found], "\n".join(lines) + ("\n" if lines else "no outbox messages\n"))
+    _out(args, [mask(outbox_view(m)) for m in found], "\n".join(lines) + ("\n" if lines else "no outbox messages\n"))
     return 0
 
 
@@ -253,7 +238,7 @@ async def _outbox_requeue(args: argparse.Namespace, plan: Plan, store: Store) ->
     mask = presenter_for_project(plan)
     text = "".join(f"requeued: {_outbox_line(m, mask)}\n" for m in requeued)
     text += "a running service sends it at its next poll, with the same message id\n"
-    _out(args, [_outbox_view(m, mask) for m in requeued], text)
+    _out(args, [mask(outbox_view(m)) for m in requeued], text)
     return 0
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from runtime.engine.executor import RunResult
 from runtime.expr import dumps
+from runtime.store.base import OutboxRecord
 
 MAX_VALUE = 160
 WIDTH = 100
@@ -142,3 +143,20 @@ def run_as_text(result: RunResult) -> str:
         lines.append("")
         lines.append(f"output: {_short(result.output)}")
     return "\n".join(lines) + "\n"
+
+
+def outbox_view(record: OutboxRecord) -> dict[str, Any]:
+    """One outbox message as the API shows it (without its request: the run's journal has that)."""
+    return {
+        "seq": record.seq,
+        "message_id": record.message_id,
+        "run_id": record.run_id,
+        "step": record.step_key,
+        "operation": record.operation,
+        "status": record.status,
+        "attempts": record.attempts,
+        "created_at": record.created_at,
+        "next_attempt_at": record.next_attempt_at,
+        "sent_at": record.sent_at,
+        "last_error": record.last_error,
+    }

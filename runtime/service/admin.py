@@ -25,10 +25,11 @@ from runtime.engine.dryrun import dry_run_report
 from runtime.engine.replay import ReplayError, ReplayRequest, replay
 from runtime.expr import dumps, loads
 from runtime.render.graph import render_mermaid
+from runtime.render.report import outbox_view
 from runtime.service.openapi import MAX_SEQ, REPLAY_OPTIONS, openapi_document, query_parameters
 from runtime.service.problems import problem
 from runtime.spec.flow import trigger_kind
-from runtime.store.base import OutboxRecord, OutboxStatus, RunFilter, RunRecord, RunStatus, StepRecord, StoreError
+from runtime.store.base import OutboxStatus, RunFilter, RunRecord, RunStatus, StepRecord, StoreError
 
 if TYPE_CHECKING:
     from runtime.service.service import Service
@@ -145,23 +146,6 @@ def step_view(record: StepRecord) -> dict[str, Any]:
         "input": record.input,
         "output": record.output,
         "error": record.error,
-    }
-
-
-def outbox_view(record: OutboxRecord) -> dict[str, Any]:
-    """One outbox message as the API shows it (without its request: the run's journal has that)."""
-    return {
-        "seq": record.seq,
-        "message_id": record.message_id,
-        "run_id": record.run_id,
-        "step": record.step_key,
-        "operation": record.operation,
-        "status": record.status,
-        "attempts": record.attempts,
-        "created_at": record.created_at,
-        "next_attempt_at": record.next_attempt_at,
-        "sent_at": record.sent_at,
-        "last_error": record.last_error,
     }
 
 
