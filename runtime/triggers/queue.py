@@ -318,11 +318,7 @@ class QueueSource:
             try:
                 await last.ack_through()
             except Exception as exc:
-                raise ConnectorError(
-                    f"{self.spec.connection}: acknowledging messages failed: {exc}",
-                    reason="connect",
-                    error_class="retriable",
-                ) from None
+                raise self._lost("acknowledging messages", exc) from None
             for message in messages:
                 with contextlib.suppress(AttributeError):
                     message.settled = True  # type: ignore[attr-defined]
@@ -345,11 +341,13 @@ class QueueSource:
             else:
                 await message.nack(requeue=False)
         except Exception as exc:
-            raise ConnectorError(
-                f"{self.spec.connection}: settling a {reason} message failed: {exc}",
-                reason="connect",
-                error_class="retriable",
-            ) from None
+            raise self._lost(f"settling a {reason} message", exc) from None
+
+    def _lost(self, what: str, exc: Exception) -> ConnectorError:
+        """A failed acknowledgement is a lost connection (retriable): the broker delivers again."""
+        return ConnectorError(
+            f"{self.spec.connection}: {what} failed: {exc}", reason="connect", error_class="retriable"
+        )
 
     async def _settle(self, message: InboundMessage) -> None:
         """Acknowledge a message whose run is committed. A failure is a lost connection: the
@@ -357,11 +355,7 @@ class QueueSource:
         try:
             await message.ack()
         except Exception as exc:
-            raise ConnectorError(
-                f"{self.spec.connection}: acknowledging a message failed: {exc}",
-                reason="connect",
-                error_class="retriable",
-            ) from None
+            raise self._lost("acknowledging a message", exc) from None
 
 
 def _still_running() -> None:
