@@ -140,15 +140,7 @@ class RedisStreamsConsumer:
             entries = [(entry_id, fields) for entry_id, fields in _entries(read) if fields]
             if not entries:
                 return
-            pending = await client.xpending_range(
-                self.stream,
-                self.group,
-                min=entries[0][0],
-                max=entries[-1][0],
-                count=len(entries) * 2,
-                consumername=self.consumer,
-            )
-            counts = {_text(item["message_id"]): int(item["times_delivered"]) for item in pending}
+            counts = await self._delivery_counts(client, entries)
             for entry_id, fields in entries:
                 yield self._delivery(client, _text(entry_id), fields, counts.get(_text(entry_id), 2))
             after = _text(entries[-1][0])
@@ -164,16 +156,19 @@ class RedisStreamsConsumer:
         claimed = [(entry_id, fields) for entry_id, fields in result[1] if fields]
         if not claimed:
             return [], {}
+        return claimed, await self._delivery_counts(client, claimed)
+
+    async def _delivery_counts(self, client: Any, entries: list[Any]) -> dict[str, int]:
+        """How often Redis delivered each of `entries` (consecutive, ours) to this consumer."""
         pending = await client.xpending_range(
             self.stream,
             self.group,
-            min=claimed[0][0],
-            max=claimed[-1][0],
-            count=len(claimed) * 2,
+            min=entries[0][0],
+            max=entries[-1][0],
+            count=len(entries) * 2,
             consumername=self.consumer,
         )
-        counts = {_text(item["message_id"]): int(item["times_delivered"]) for item in pending}
-        return claimed, counts
+        return {_text(item["message_id"]): int(item["times_delivered"]) for item in pending}
 
     def _delivery(self, client: Any, entry_id: str, fields: dict[Any, Any], count: int) -> Delivery:
         values = {_text(name): value for name, value in fields.items()}
