@@ -15,7 +15,7 @@ whose answer was lost (committed, then the connection dropped) its runs can be g
 
 Intake hands runs over directly (`reserve`, then `adopt`): a webhook delivery or a source's event
 that becomes a new run while the node has room is committed already leased to one of this node's
-owners (status `running`), and starts at once once committed: no claim transaction, no wait for the
+owners (status `running`), and starts as soon as it is committed: no claim transaction, no wait for the
 dispatcher. Runs with an ordering key, and everything beyond the limit, go through the queue.
 
 A run whose node died is claimable again once its lease expires and resumes from its journal. On
@@ -29,7 +29,8 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from runtime.service.logs import bind, run_context
 from runtime.store.base import RunRecord, StoreError
@@ -114,7 +115,7 @@ class WorkerPool:
     async def _dispatch(self) -> None:
         service = self.service
         while not self._stopping:
-            room = self.limit - len(self._runs) - self._reserved
+            room = self._room()
             if room < self._refill and (room <= 0 or self._full):
                 # busy with a backlog: claim again once a few runs have finished, not after each one
                 self._freed.clear()
@@ -133,7 +134,7 @@ class WorkerPool:
                 continue
             # intake may have handed runs over while the claim was under way: what no longer fits goes
             # back to the queue (a released run is claimed again as if it had waited; no stall counted)
-            fits = max(0, self.limit - len(self._runs) - self._reserved)
+            fits = max(0, self._room())
             for run in runs[:fits]:
                 self._start(run, owner)
             for run in runs[fits:]:
@@ -153,7 +154,11 @@ class WorkerPool:
         """Run slots free now (0 when the pool runs nothing: triggers only, or stopping)."""
         if self._dispatcher is None or self._stopping:
             return 0
-        return max(0, self.limit - len(self._runs) - self._reserved)
+        return max(0, self._room())
+
+    def _room(self) -> int:
+        """Slots neither running a run nor promised to one (0 or less when full)."""
+        return self.limit - len(self._runs) - self._reserved
 
     async def wait_for_room(self, patience: float) -> None:
         """Return once a run slot is free, or after `patience` seconds (at once when the pool runs
@@ -179,7 +184,7 @@ class WorkerPool:
         """A slot for a run that intake is about to commit already leased to this node: the lease
         owner to create it with, or None when the node has no room (or is stopping). Each reserved
         slot must be given back: `adopt` the run once committed, or `unreserve`."""
-        if self._stopping or self._dispatcher is None or len(self._runs) + self._reserved >= self.limit:
+        if self.free == 0:
             return None
         self._reserved += 1
         return self.owner()
@@ -211,12 +216,14 @@ class WorkerPool:
                     log.info("gave back %d runs of a claim whose answer was lost", returned)
                     self.wake.set()
 
-        task = asyncio.create_task(give_back())
-        self._returning.add(task)
-        task.add_done_callback(self._returning.discard)
+        self._track(give_back())
 
     def _give_back(self, run: RunRecord, owner: str) -> None:
-        task = asyncio.create_task(self._release(run, owner))
+        self._track(self._release(run, owner))
+
+    def _track(self, returning: Coroutine[Any, Any, None]) -> None:
+        """Run a give-back in the background; `stop` waits for it before the store closes."""
+        task = asyncio.create_task(returning)
         self._returning.add(task)
         task.add_done_callback(self._returning.discard)
 
